@@ -1,0 +1,328 @@
+"""The one configuration object, built in one place from the environment and `bridge.yaml`.
+
+It lives in `workers/` because both halves need it: the bridge (which imports `workers`) and the
+Celery worker (which must not import the bridge). Everything else receives a `Config`; nothing
+else reads the environment.
+
+Secrets are wrapped in `Secret`, whose repr and str never show the value: a config object can be
+logged, printed in an error or dumped by a debugger without leaking a key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from workers.errors import ConfigError
+
+DEFAULT_API_URL = "https://www.cstar.help"
+DEFAULT_RULES = ("rules/examples/*.yaml",)
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class CstarConfig:
+    """Where the Customers API is and how to talk to it."""
+
+    api_url: str = DEFAULT_API_URL
+    team_id: str = ""
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    # The team's API budget, shared by every worker process (0 = no client-side limit).
+    rate_limit_per_minute: int = 0
+    # Burst allowance of the shared limiter, in requests.
+    rate_limit_burst: int = 1
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One inbound source: `/hooks/<name>`, its adapter and how its deliveries are verified."""
+
+    name: str
+    adapter: str
+    verify: Mapping[str, Any]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Celery reliability settings (see shared notes: every countdown < visibility timeout)."""
+
+    visibility_timeout: int = 900
+    task_soft_time_limit: int = 100
+    task_time_limit: int = 120
+    max_retries: int = 8
+    retry_backoff_base: float = 2.0
+    retry_backoff_cap: float = 300.0
+    # Longest a task waits out a 429 cool-down before it is rescheduled; bounded by a deadline.
+    rate_limit_deadline: int = 3600
+    lock_lease: int = 60
+    max_deliveries: int = 6
+    reconcile_interval: int = 60
+    reconcile_after: int = 300
+    soft_shutdown_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = ""  # defaults to redis_url
+    cstar: CstarConfig = field(default_factory=CstarConfig)
+    sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+    rules: tuple[str, ...] = DEFAULT_RULES
+    admin_token: Secret = field(default_factory=lambda: Secret(""))
+    max_body_bytes: int = 1024 * 1024
+    signature_tolerance: int = 300
+    idempotency_ttl: int = 7 * 24 * 3600
+    event_ttl: int = 30 * 24 * 3600
+    key_prefix: str = "cb:"
+    queue: str = "cstar-bridge"
+    base_dir: Path = field(default_factory=Path.cwd)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    def rule_paths(self) -> list[Path]:
+        """The rule files the globs name, relative to the config file, in name order."""
+        found: dict[Path, None] = {}
+        for pattern in self.rules:
+            p = Path(pattern)
+            base = p if p.is_absolute() else self.base_dir / p
+            if any(ch in pattern for ch in "*?["):
+                anchor = Path(base.anchor) if base.is_absolute() else Path(".")
+                matches = sorted(anchor.glob(str(base.relative_to(anchor))))
+                if not matches:
+                    packaged = _packaged_examples(pattern)
+                    matches = packaged
+                for m in matches:
+                    found[m] = None
+            elif base.is_dir():
+                for m in sorted(base.glob("*.yaml")) + sorted(base.glob("*.yml")):
+                    found[m] = None
+            else:
+                found[base] = None
+        return sorted(found)
+
+    def with_overrides(self, **changes: Any) -> "Config":
+        return replace(self, **changes)
+
+
+def _packaged_examples(pattern: str) -> list[Path]:
+    """`rules/examples/*.yaml` also resolves when run outside a checkout (installed package)."""
+    if not pattern.startswith("rules/examples/"):
+        return []
+    import rules
+
+    folder = Path(rules.__file__).parent / "examples"
+    return sorted(folder.glob(pattern.removeprefix("rules/examples/")))
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+class _CstarSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    api_url = fields.Url(require_tld=False, schemes={"http", "https"}, load_default=DEFAULT_API_URL)
+    team_id = fields.String(load_default="")
+    api_key = fields.String(load_default="")
+    connect_timeout = fields.Float(validate=validate.Range(min=0.1), load_default=3.05)
+    read_timeout = fields.Float(validate=validate.Range(min=0.1), load_default=10.0)
+    rate_limit_per_minute = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    rate_limit_burst = fields.Integer(validate=validate.Range(min=1), load_default=1)
+
+
+class _SourceSchema(Schema):
+    class Meta:
+        unknown = INCLUDE  # provider options (e.g. field mappings) ride along
+
+    adapter = fields.String(required=True)
+    verify = fields.Raw(required=True)
+
+
+class _WorkerSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    visibility_timeout = fields.Integer(validate=validate.Range(min=10))
+    task_soft_time_limit = fields.Integer(validate=validate.Range(min=1))
+    task_time_limit = fields.Integer(validate=validate.Range(min=1))
+    max_retries = fields.Integer(validate=validate.Range(min=0))
+    retry_backoff_base = fields.Float(validate=validate.Range(min=0))
+    retry_backoff_cap = fields.Float(validate=validate.Range(min=0))
+    rate_limit_deadline = fields.Integer(validate=validate.Range(min=0))
+    lock_lease = fields.Integer(validate=validate.Range(min=1))
+    max_deliveries = fields.Integer(validate=validate.Range(min=1))
+    reconcile_interval = fields.Integer(validate=validate.Range(min=1))
+    reconcile_after = fields.Integer(validate=validate.Range(min=1))
+    soft_shutdown_timeout = fields.Float(validate=validate.Range(min=0))
+
+
+class _ConfigSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    redis_url = fields.String()
+    broker_url = fields.String()
+    cstar = fields.Nested(_CstarSchema, load_default=dict)
+    sources = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]*$")),
+                          values=fields.Nested(_SourceSchema), load_default=dict)
+    rules = fields.List(fields.String(), load_default=lambda: list(DEFAULT_RULES))
+    admin_token = fields.String()
+    max_body_bytes = fields.Integer(validate=validate.Range(min=1024))
+    signature_tolerance = fields.Integer(validate=validate.Range(min=1))
+    idempotency_ttl = fields.Integer(validate=validate.Range(min=60))
+    event_ttl = fields.Integer(validate=validate.Range(min=60))
+    key_prefix = fields.String()
+    queue = fields.String()
+    worker = fields.Nested(_WorkerSchema, load_default=dict)
+
+
+def expand_env(text: str, env: Mapping[str, str], where: str = "config") -> str:
+    """Replace `${VAR}` / `${VAR:-default}`; a missing variable is an error that names it."""
+    missing: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    out = _VAR.sub(sub, text)
+    if missing:
+        names = ", ".join(sorted(set(missing)))
+        raise ConfigError(
+            f"{where}: environment variable(s) {names} not set; export them "
+            f"(or write ${{NAME:-default}} in the file for an optional value)"
+        )
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+                **overrides: Any) -> Config:
+    """Build the Config from `bridge.yaml` (path, or BRIDGE_CONFIG) and the environment.
+
+    Precedence: explicit overrides > environment variables > the file > defaults.
+    """
+    env = dict(os.environ if env is None else env)
+    path = path or env.get("BRIDGE_CONFIG") or None
+    raw: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} not found (from --config or BRIDGE_CONFIG)")
+        base_dir = p.resolve().parent
+        text = expand_env(p.read_text(encoding="utf-8"), env, where=str(p))
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping (cstar:, sources:, rules:)")
+        raw = loaded
+
+    env_map = {
+        "REDIS_URL": ("redis_url",),
+        "BROKER_URL": ("broker_url",),
+        "CSTAR_API_URL": ("cstar", "api_url"),
+        "CSTAR_TEAM_ID": ("cstar", "team_id"),
+        "CSTAR_API_KEY": ("cstar", "api_key"),
+        "CSTAR_RATE_LIMIT": ("cstar", "rate_limit_per_minute"),
+        "BRIDGE_ADMIN_TOKEN": ("admin_token",),
+    }
+    for var, keys in env_map.items():
+        if env.get(var):
+            target = raw
+            for k in keys[:-1]:
+                target = target.setdefault(k, {}) or {}
+            target[keys[-1]] = env[var]
+    if env.get("BRIDGE_RULES"):
+        raw["rules"] = [s for s in env["BRIDGE_RULES"].split(os.pathsep) if s]
+
+    try:
+        data = _ConfigSchema().load(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc.messages, where=str(path or "environment"))) from None
+
+    cstar_raw = dict(data.pop("cstar"))
+    cstar = CstarConfig(**{**cstar_raw, "api_key": Secret(cstar_raw.get("api_key", ""))})
+    sources = {
+        name: SourceConfig(name=name, adapter=s.pop("adapter"), verify=_normalize_verify(name, s.pop("verify")),
+                           options=s)
+        for name, s in data.pop("sources").items()
+    }
+    worker = WorkerConfig(**data.pop("worker"))
+    if "admin_token" in data:
+        data["admin_token"] = Secret(data["admin_token"])
+    data["rules"] = tuple(data["rules"])
+    cfg = Config(cstar=cstar, sources=sources, worker=worker, base_dir=base_dir, **data)
+    return replace(cfg, **overrides) if overrides else cfg
+
+
+def _normalize_verify(source: str, verify: Any) -> Mapping[str, Any]:
+    if verify is None or verify == "none" or verify is False:
+        return {"scheme": "none"}
+    if isinstance(verify, str):
+        return {"scheme": verify}
+    if not isinstance(verify, dict) or "scheme" not in verify:
+        raise ConfigError(f"sources.{source}.verify: expected a mapping with a `scheme` "
+                          f"(token, hmac, typeform, …) or `none`, got {verify!r}")
+    return dict(verify)
+
+
+def _format_validation(messages: Any, where: str, prefix: str = "") -> str:
+    lines: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(node, list):
+            for item in node:
+                if isinstance(item, (dict, list)):
+                    walk(item, path)
+                else:
+                    hint = " (check the spelling; see README, Configuration)" if "Unknown field" in str(item) else ""
+                    lines.append(f"  {path}: {item}{hint}")
+
+    walk(messages, prefix)
+    return f"{where}: invalid configuration:\n" + "\n".join(lines)
