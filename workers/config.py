@@ -94,6 +94,11 @@ class WorkerConfig:
     reconcile_interval: int = 60
     reconcile_after: int = 300
     soft_shutdown_timeout: float = 30.0
+    # Read the customer back after every tag write and repair if a writer outside the bridge
+    # clobbered it (costs one GET per tag change; the per-customer lock covers our own writers).
+    verify_tags: bool = False
+    # Test switch for the negative controls of the concurrency tests; never turn off in production.
+    customer_locks: bool = True
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,8 @@ class _WorkerSchema(Schema):
     reconcile_interval = fields.Integer(validate=validate.Range(min=1))
     reconcile_after = fields.Integer(validate=validate.Range(min=1))
     soft_shutdown_timeout = fields.Float(validate=validate.Range(min=0))
+    verify_tags = fields.Boolean()
+    customer_locks = fields.Boolean()
 
 
 class _ConfigSchema(Schema):

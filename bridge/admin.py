@@ -1,0 +1,90 @@
+"""Admin and operations endpoints: events (status, trace, replay), health, readiness, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bridge import envelope
+from bridge.errors import AdminAuthRequired, EventNotFound, ServiceUnavailable
+from bridge.state import BridgeState
+from bridge.verify.base import constant_time_equal
+from workers.replay import dead_event_ids, replay
+
+bp = Blueprint("admin", __name__)
+
+
+def _state() -> BridgeState:
+    return current_app.extensions["cstar_bridge"]
+
+
+def _require_admin() -> None:
+    token = _state().config.admin_token
+    if not token:
+        raise AdminAuthRequired("the admin API is disabled: set BRIDGE_ADMIN_TOKEN (or admin_token in bridge.yaml)")
+    given = request.headers.get("Authorization", "")
+    given = given[7:] if given.lower().startswith("bearer ") else request.headers.get("X-Admin-Token", "")
+    if not given or not constant_time_equal(given, token.reveal()):
+        raise AdminAuthRequired("send the admin token as `Authorization: Bearer <BRIDGE_ADMIN_TOKEN>`")
+
+
+@bp.get("/events/<event_id>")
+def get_event(event_id: str) -> Any:
+    _require_admin()
+    ev = _state().store.load(event_id)
+    if ev is None:
+        raise EventNotFound(f"no event {event_id!r} (unknown, or expired after event_ttl)")
+    shown = {k: v for k, v in ev.items() if not k.startswith("deliveries:") and not k.startswith("step:")}
+    shown["deliveries"] = {k.split(":", 1)[1]: v for k, v in ev.items() if k.startswith("deliveries:")}
+    return envelope.ok(shown)
+
+
+@bp.get("/events")
+def list_events() -> Any:
+    _require_admin()
+    status = request.args.get("status")
+    limit = min(int(request.args.get("limit", "100")), 1000)
+    return envelope.ok(_state().store.list_events(status, limit))
+
+
+@bp.post("/events/<event_id>/replay")
+def replay_one(event_id: str) -> Any:
+    _require_admin()
+    state = _state()
+    result = replay(state.store, state.enqueue, [event_id])
+    if result[event_id] == "not found":
+        raise EventNotFound(f"no event {event_id!r}")
+    return envelope.ok({"eventId": event_id, "result": result[event_id]})
+
+
+@bp.post("/events/replay-dead")
+def replay_dead() -> Any:
+    _require_admin()
+    state = _state()
+    return envelope.ok(replay(state.store, state.enqueue, dead_event_ids(state.store)))
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    return envelope.ok({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Any:
+    state = _state()
+    try:
+        state.redis.ping()
+        if state.celery is not None:
+            with state.celery.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        raise ServiceUnavailable(f"not ready: {type(exc).__name__} reaching Redis or the broker",
+                                 headers={"Retry-After": "5"}) from None
+    return envelope.ok({"status": "ready", "sources": sorted(state.sources)})
+
+
+@bp.get("/metrics")
+def metrics_endpoint() -> Response:
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,87 @@
+"""The Flask app factory: one config in, a ready ingress out. Errors are rendered in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from bridge import envelope, metrics
+from bridge.errors import HttpError
+from bridge.sources import build_sources
+from bridge.state import BridgeState
+from bridge.verify import Clock
+from workers.config import Config, load_config
+from workers.errors import ConfigError
+
+log = logging.getLogger("cstar_bridge.app")
+
+
+def check_rules(config: Config) -> None:
+    """Stop start-up on invalid rules, with the lint output (never a traceback)."""
+    from rules import RulesInvalid, load_ruleset
+
+    paths = config.rule_paths()
+    if not paths:
+        raise ConfigError(f"no rule files match {list(config.rules)} (from `rules:` in bridge.yaml or BRIDGE_RULES)")
+    try:
+        load_ruleset(paths)
+    except RulesInvalid as exc:
+        raise ConfigError(f"the rules have errors:\n{exc}") from None
+
+
+def create_app(config: Config | None = None, *, clock: Clock | None = None,
+               enqueue: Callable[[str], None] | None = None) -> Flask:
+    """Build the ingress for `config` (default: from the environment / BRIDGE_CONFIG)."""
+    config = config or load_config()
+    check_rules(config)
+    from workers.celery_app import create_celery
+    from workers.runtime import make_store, redis_client
+    from workers.tasks import PROCESS_EVENT
+
+    app = Flask("cstar_bridge")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    r = redis_client(config.redis_url)
+    celery = create_celery(config)
+
+    def send(event_id: str) -> None:
+        celery.send_task(PROCESS_EVENT, args=[event_id], task_id=event_id)
+
+    app.extensions["cstar_bridge"] = BridgeState(
+        config=config, sources=build_sources(config, clock=clock), store=make_store(config, r), redis=r,
+        enqueue=enqueue or send, celery=celery)
+
+    from bridge import admin, ingest
+
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(admin.bp)
+    _register_errors(app)
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HttpError)
+    def on_http_error(exc: HttpError) -> Any:
+        metrics.HTTP_ERRORS.labels(status=str(exc.status), code=exc.code).inc()
+        return envelope.error(exc.status, exc.type, exc.code, exc.message, details=exc.details, headers=exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def on_werkzeug(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        if status == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            return envelope.error(413, "invalid_request_error", "payload_too_large",
+                                  f"the body is larger than the {limit} byte limit (max_body_bytes)")
+        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        type_ = "not_found_error" if status == 404 else "invalid_request_error"
+        metrics.HTTP_ERRORS.labels(status=str(status), code=code).inc()
+        return envelope.error(status, type_, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def on_unexpected(exc: Exception) -> Any:
+        log.exception("unexpected error")
+        metrics.HTTP_ERRORS.labels(status="500", code="internal_error").inc()
+        return envelope.error(500, "api_error", "internal_error",
+                              "unexpected error; the event was not accepted, retry later")

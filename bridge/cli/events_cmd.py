@@ -1,0 +1,77 @@
+"""`cstar-bridge events list|show|replay`: look at events and replay dead letters, straight from Redis."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from bridge.cli.common import config_option, load_or_exit
+
+
+def _store(config_path: str | None) -> Any:
+    from workers.runtime import make_store, redis_client
+
+    cfg = load_or_exit(config_path)
+    return cfg, make_store(cfg, redis_client(cfg.redis_url))
+
+
+@click.group("events")
+def events_group() -> None:
+    """Inspect and replay events."""
+
+
+@events_group.command("list")
+@config_option
+@click.option("--status", type=click.Choice(["dead", "done", "pending", "failed", "ignored"]), default="pending",
+              show_default=True)
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def list_cmd(config_path: str | None, status: str, limit: int, as_json: bool) -> None:
+    """List events by status (dead letters first-in first)."""
+    _, store = _store(config_path)
+    rows = store.list_events(status, limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['id']}  {r.get('status') or '-':<10} {r.get('source') or '-':<12} "
+                   f"{r.get('received_at') or '-'}  {r.get('reason') or ''}")
+    click.echo(f"{len(rows)} event(s) with status {status}")
+
+
+@events_group.command("show")
+@config_option
+@click.argument("event_id")
+def show_cmd(config_path: str | None, event_id: str) -> None:
+    """Everything stored about one event: status, matched rules, trace, changes, API calls."""
+    _, store = _store(config_path)
+    ev = store.load(event_id)
+    if ev is None:
+        raise click.ClickException(f"no event {event_id} (unknown, or expired)")
+    click.echo(json.dumps(ev, indent=2, default=str))
+
+
+@events_group.command("replay")
+@config_option
+@click.argument("event_ids", nargs=-1)
+@click.option("--all-dead", is_flag=True, help="replay every dead letter")
+def replay_cmd(config_path: str | None, event_ids: tuple[str, ...], all_dead: bool) -> None:
+    """Replay dead events once their cause is fixed; each change still applies once."""
+    from workers.celery_app import create_celery
+    from workers.replay import dead_event_ids, replay
+    from workers.tasks import PROCESS_EVENT
+
+    cfg, store = _store(config_path)
+    ids = list(event_ids) + (dead_event_ids(store) if all_dead else [])
+    if not ids:
+        raise click.UsageError("name event ids or pass --all-dead")
+    celery = create_celery(cfg)
+    results = replay(store, lambda eid: celery.send_task(PROCESS_EVENT, args=[eid], task_id=eid), ids)
+    for eid, res in results.items():
+        click.echo(f"{eid}: {res}")
+    n = sum(1 for r in results.values() if r == "replayed")
+    click.echo(f"{n} of {len(results)} replayed")
+    if n < len(results):
+        raise SystemExit(1)

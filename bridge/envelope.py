@@ -1,0 +1,37 @@
+"""Responses in the cstar.help envelope: `{success, data|error, meta}`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Mapping
+
+from flask import Response, g, jsonify
+
+
+def request_id() -> str:
+    rid = getattr(g, "request_id", None)
+    if rid is None:
+        rid = g.request_id = "req_" + uuid.uuid4().hex[:20]
+    return rid
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ok(data: Any, status: int = 200, **meta: Any) -> tuple[Response, int]:
+    return jsonify({"success": True, "data": data,
+                    "meta": {"requestId": request_id(), "timestamp": _timestamp(), **meta}}), status
+
+
+def error(status: int, type_: str, code: str, message: str, *, details: Mapping[str, Any] | None = None,
+          headers: Mapping[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"type": type_, "code": code, "message": message, "request_id": request_id()}
+    if details:
+        body.update(details)
+    resp = jsonify({"success": False, "error": body, "meta": {"timestamp": _timestamp()}})
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp

@@ -1,0 +1,124 @@
+"""`POST /hooks/<source>`: the path of one event, steps 1–10 of DESIGN.md, in order.
+
+    1 source known?            404            6 envelope valid?           422
+    2 body within the limit?   413            7 idempotency key           header › delivery id › sha256
+    3 authentic?               401            8 claim + store             one Redis round trip
+    4 parse by content type    400/415        9 enqueue                   failure: release, 503
+    5 adapter                  422           10 202 {eventId}
+
+A 2xx means the event is in the ledger and on the queue: it will be processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import redis
+from flask import Blueprint, current_app, request
+from marshmallow import ValidationError
+
+from bridge import envelope, metrics
+from bridge.errors import (IdempotencyInFlight, IdempotencyMismatch, PayloadInvalid, ServiceUnavailable,
+                           UnknownSource, VerificationFailed)
+from bridge.inbound import Headers, InboundRequest
+from bridge.parsing import parse_body
+from bridge.schemas import ENVELOPE
+from bridge.state import BridgeState
+from workers.store import fingerprint, new_event_id
+
+log = logging.getLogger("cstar_bridge.ingest")
+bp = Blueprint("ingest", __name__)
+
+
+@bp.post("/hooks/<source>")
+def receive(source: str) -> Any:
+    state: BridgeState = current_app.extensions["cstar_bridge"]
+    src = state.sources.get(source)
+    if src is None:  # never for a transient problem: some senders disable the webhook on 404
+        raise UnknownSource(f"no source named {source!r} is configured; configured: "
+                            f"{', '.join(sorted(state.sources)) or '(none)'} (see `sources:` in bridge.yaml)")
+    raw = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, before anything is parsed
+    inbound = InboundRequest(source=source, method=request.method, url=request.url,
+                             headers=Headers(dict(request.headers)), body=raw,
+                             query=request.args.to_dict(flat=True), content_type=request.mimetype or "")
+    try:
+        src.verifier.verify(inbound)
+    except VerificationFailed as exc:
+        metrics.VERIFY_FAILURES.labels(source=source, check=exc.check).inc()
+        raise
+    parsed = parse_body(inbound.content_type, raw, content_type_header=request.content_type or "",
+                        charset=request.mimetype_params.get("charset", "utf-8"))
+    adapted = src.adapter.adapt(parsed.payload, inbound.headers, src.options)
+
+    header_key = request.headers.get("Idempotency-Key")
+    try:
+        env = ENVELOPE.load({"source": source, "type": adapted.type, "data": dict(adapted.data),
+                             "delivery_id": adapted.delivery_id, "idempotency_key": header_key})
+    except ValidationError as exc:
+        raise PayloadInvalid(_flatten_errors(exc.messages)) from None
+
+    key = header_key or env["delivery_id"] or hashlib.sha256(source.encode() + b"\0" + raw).hexdigest()
+    fp = fingerprint(raw)
+    event_id = new_event_id()
+    now = time.time()
+    event = {"id": event_id, "source": source, "type": env["type"], "data": env["data"],
+             "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "accepted_at": repr(now),
+             "idempotency_key": key, "status": "ignored" if adapted.ignored else "accepting"}
+    if adapted.ignored:
+        event["reason"] = adapted.ignored_reason or f"event type {adapted.type!r} is not handled"
+    try:
+        claim = state.store.claim(source=source, key=key, fp=fp, event=event, pending=not adapted.ignored)
+    except redis.RedisError as exc:
+        log.error("redis unavailable while accepting an event for %s: %s", source, type(exc).__name__)
+        raise ServiceUnavailable("the event store is unavailable; nothing was accepted, retry shortly",
+                                 headers={"Retry-After": "5"}) from None
+
+    if not claim.new:
+        return _duplicate(source, claim, fp, header_key is not None)
+    if adapted.ignored:
+        metrics.EVENTS.labels(source=source, outcome="ignored").inc()
+        return envelope.ok({"eventId": event_id, "status": "ignored", "duplicate": False,
+                            "reason": event["reason"]}, 200)
+    try:
+        state.enqueue(event_id)
+    except Exception as exc:
+        log.error("enqueue failed for %s (%s): releasing the claim, answering 503", event_id, type(exc).__name__)
+        try:
+            state.store.release(source=source, key=key, event_id=event_id)
+        except redis.RedisError:
+            pass  # the ledger keeps it; the reconciler will process it and a retry finds the duplicate
+        raise ServiceUnavailable("the queue is unavailable; nothing was accepted, retry shortly",
+                                 headers={"Retry-After": "5"}) from None
+    state.store.mark_queued(event_id)
+    metrics.EVENTS.labels(source=source, outcome="accepted").inc()
+    return envelope.ok({"eventId": event_id, "status": "queued", "duplicate": False}, 202)
+
+
+def _duplicate(source: str, claim: Any, fp: str, from_header: bool) -> Any:
+    if from_header and claim.fingerprint != fp:
+        metrics.EVENTS.labels(source=source, outcome="idempotency_mismatch").inc()
+        raise IdempotencyMismatch("this Idempotency-Key was already used with a different body; "
+                                  "use a new key for a new event")
+    if claim.status == "accepting":
+        metrics.EVENTS.labels(source=source, outcome="in_flight").inc()
+        raise IdempotencyInFlight("the first request with this key is still being accepted; retry in a second",
+                                  headers={"Retry-After": "1"})
+    metrics.EVENTS.labels(source=source, outcome="duplicate").inc()
+    return envelope.ok({"eventId": claim.event_id, "status": claim.status or "queued", "duplicate": True}, 200)
+
+
+def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(messages, dict):
+        for k, v in messages.items():
+            name = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                out.update(_flatten_errors(v, name))
+            else:
+                out[name] = v
+    else:
+        out[prefix or "_body"] = messages
+    return out

@@ -1,0 +1,12 @@
+"""Prometheus metrics of the ingress (per process; see README for gunicorn multiprocess mode)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS = Counter("cstar_bridge_hooks_total", "Deliveries to /hooks by source and outcome", ["source", "outcome"])
+VERIFY_FAILURES = Counter("cstar_bridge_verification_failures_total",
+                          "Deliveries refused by signature/token verification", ["source", "check"])
+HTTP_ERRORS = Counter("cstar_bridge_http_errors_total", "Error responses by status and code", ["status", "code"])
+LATENCY = Histogram("cstar_bridge_hook_seconds", "Time to accept a delivery",
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))

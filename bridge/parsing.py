@@ -1,0 +1,73 @@
+"""Parse a delivery's raw bytes by content type: JSON, x-www-form-urlencoded, multipart.
+
+Form bodies become a dict: a key seen once maps to a str, a repeated key to a list of str. Uploaded
+files are not kept; their field names are listed under "_files".
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.formparser import parse_form_data
+
+from bridge.errors import BodyUnreadable, UnsupportedMediaType
+
+JSON_TYPES = ("application/json",)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@dataclass(frozen=True)
+class ParsedBody:
+    kind: str           # "json" | "form"
+    payload: Any
+
+
+def is_json_type(mimetype: str) -> bool:
+    return mimetype in JSON_TYPES or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+def parse_body(mimetype: str, raw: bytes, *, content_type_header: str = "", charset: str = "utf-8") -> ParsedBody:
+    """The parsed payload; 415 for other types, 400 with the parser's reason for broken bodies."""
+    if is_json_type(mimetype) or (not mimetype and raw.lstrip()[:1] in (b"{", b"[")):
+        try:
+            return ParsedBody("json", json.loads(raw.decode(charset)))
+        except UnicodeDecodeError as exc:
+            raise BodyUnreadable(f"the body is not valid {charset}: {exc.reason} at byte {exc.start}") from None
+        except json.JSONDecodeError as exc:
+            raise BodyUnreadable(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                                 ) from None
+    if mimetype == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(raw.decode(charset), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError as exc:
+            raise BodyUnreadable(f"the form body is not valid {charset}: {exc.reason}") from None
+        return ParsedBody("form", _flatten(MultiDict(pairs)))
+    if mimetype == "multipart/form-data":
+        if "boundary=" not in content_type_header:
+            raise BodyUnreadable("multipart/form-data without a boundary in the Content-Type header")
+        environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": content_type_header,
+                   "CONTENT_LENGTH": str(len(raw)), "wsgi.input": io.BytesIO(raw)}
+        try:
+            _, form, files = parse_form_data(environ, silent=False)
+        except Exception as exc:  # werkzeug raises ValueError subclasses for broken multipart
+            raise BodyUnreadable(f"the multipart body could not be parsed: {exc}") from None
+        out = _flatten(form)
+        if files:
+            out["_files"] = sorted(set(files.keys()))
+        return ParsedBody("form", out)
+    shown = mimetype or "(none)"
+    raise UnsupportedMediaType(f"Content-Type {shown} is not accepted; send application/json, "
+                               "application/x-www-form-urlencoded or multipart/form-data")
+
+
+def _flatten(md: MultiDict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in md.keys():
+        values = md.getlist(key)
+        out[key] = values[0] if len(values) == 1 else values
+    return out

@@ -1,0 +1,33 @@
+"""Marshmallow schemas: the inbound event envelope (what is stored and queued) and its answers."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+
+class EventEnvelopeSchema(Schema):
+    """The normalized event the adapters produce and the worker consumes."""
+
+    class Meta:
+        unknown = RAISE
+
+    source = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    type = fields.String(required=True, validate=[validate.Length(min=1, max=128),
+                                                   validate.Regexp(r"^[A-Za-z0-9_.:*-]+$",
+                                                                   error="letters, digits and . _ : - only")])
+    data = fields.Dict(keys=fields.String(), required=True)
+    delivery_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=512))
+    idempotency_key = fields.String(load_default=None, allow_none=True,
+                                    validate=validate.Length(min=1, max=255,
+                                                             error="Idempotency-Key must be 1 to 255 characters"))
+
+    @validates_schema
+    def _email_is_text(self, data: dict, **_: object) -> None:
+        email = data.get("data", {}).get("email")
+        if email is not None and not isinstance(email, str):
+            raise ValidationError({"data": {"email": ["must be a string (the customer's email address)"]}})
+        if isinstance(email, str) and len(email) > 320:
+            raise ValidationError({"data": {"email": ["is longer than 320 characters"]}})
+
+
+ENVELOPE = EventEnvelopeSchema()

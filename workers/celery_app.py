@@ -1,0 +1,70 @@
+"""The Celery app, built from the same Config as the bridge, with reliable defaults on Redis.
+
+Why each setting: see ../shared/notes/celery-redis-reliability.md. In short, Redis can redeliver and
+lose tasks, so tasks ack late, a lost worker's task is rejected back to the queue, each process
+prefetches one task, every countdown stays below the visibility timeout (checked at start), and a
+reconciler re-enqueues whatever the ledger says is unfinished.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from workers.config import Config
+from workers.errors import ConfigError
+from workers.pipeline import max_countdown
+
+
+def check_timing(config: Config) -> None:
+    """Refuse a config whose retry delays or time limits could reach the visibility timeout."""
+    w = config.worker
+    if w.task_time_limit <= w.task_soft_time_limit:
+        raise ConfigError("worker.task_time_limit must be above worker.task_soft_time_limit")
+    if max_countdown(config) <= 0:
+        raise ConfigError(f"worker.visibility_timeout ({w.visibility_timeout} s) must exceed "
+                          f"task_time_limit ({w.task_time_limit} s) plus a 30 s margin")
+    if w.retry_backoff_cap >= max_countdown(config):
+        raise ConfigError(f"worker.retry_backoff_cap ({w.retry_backoff_cap} s) can reach the visibility timeout; "
+                          f"keep it below {max_countdown(config):.0f} s or raise worker.visibility_timeout")
+    if w.lock_lease <= config.cstar.connect_timeout + config.cstar.read_timeout:
+        raise ConfigError("worker.lock_lease must be well above the API timeouts (connect + read)")
+
+
+def create_celery(config: Config) -> Celery:
+    """A Celery app for this config, with the process_event task registered."""
+    check_timing(config)
+    w = config.worker
+    app = Celery("cstar_bridge", broker=config.effective_broker_url, set_as_current=False)
+    transport = {
+        "visibility_timeout": w.visibility_timeout,
+        "socket_timeout": 10, "socket_connect_timeout": 5, "socket_keepalive": True,
+        "health_check_interval": 25, "retry_on_timeout": True,
+    }
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,          # + the delivery-count guard against poison loops
+        worker_prefetch_multiplier=1,
+        task_time_limit=w.task_time_limit,
+        task_soft_time_limit=w.task_soft_time_limit,
+        task_serializer="json", accept_content=["json"], result_serializer="json",
+        task_ignore_result=True, result_backend=None,
+        broker_transport_options=transport,
+        visibility_timeout=w.visibility_timeout,
+        task_default_queue=config.queue,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_soft_shutdown_timeout=w.soft_shutdown_timeout,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_hijack_root_logger=False,
+        # An ingress must not hang when Redis is down: fail fast, answer 503, the sender retries.
+        task_publish_retry=True,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1,
+                                   "interval_max": 0.25},
+        broker_heartbeat=0,
+    )
+    from workers import reconciler, tasks
+
+    tasks.register(app, config)
+    reconciler.install(app, config)
+    return app

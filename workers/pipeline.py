@@ -1,0 +1,144 @@
+"""One event from start to outcome: guards, evaluation, per-customer steps, retry or dead letter.
+
+Returns an `Outcome`; the Celery task only turns `retry_in` into `self.retry(countdown=…)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from workers.config import Config
+from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
+from workers.executor import apply_plan, evaluate_event
+from workers.locks import CustomerBusy
+from workers.ratelimit import RateLimitWait
+from workers.store import TERMINAL
+
+log = logging.getLogger("cstar_bridge.pipeline")
+
+# A countdown must stay below the visibility timeout minus the hard time limit, or Redis will
+# redeliver the retry while a worker still holds it (celery#2481): keep this margin too.
+COUNTDOWN_MARGIN = 30
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str                  # done | ignored | dead | retry | missing
+    retry_in: float | None = None
+    reason: str | None = None
+
+
+def max_countdown(config: Config) -> float:
+    """The longest countdown any retry may use under this config."""
+    return float(config.worker.visibility_timeout - config.worker.task_time_limit - COUNTDOWN_MARGIN)
+
+
+def backoff(config: Config, failures: int) -> float:
+    """Full-jitter exponential backoff, capped, and always below the visibility timeout."""
+    w = config.worker
+    ceiling = min(w.retry_backoff_cap, w.retry_backoff_base * (2 ** max(0, failures - 1)))
+    return min(max(0.5, random.uniform(ceiling / 2, ceiling)), max_countdown(config))
+
+
+def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
+    """Process one stored event; safe to call any number of times for the same id."""
+    store = ctx.store
+    ev = store.load(event_id)
+    if ev is None:
+        log.warning("event %s not found (expired or released)", event_id)
+        return Outcome("missing")
+    if ev.get("status") in TERMINAL:
+        return Outcome(ev["status"])
+    deliveries = store.count_delivery(event_id, attempt)
+    if deliveries > ctx.config.worker.max_deliveries:
+        reason = (f"delivered {deliveries - 1} times without finishing (the worker died each time); "
+                  "parked as poison")
+        store.dead_letter(event_id, reason=reason, error=None, attempts=int(ev.get("attempts") or 0))
+        return Outcome("dead", reason=reason)
+
+    ctx.calls = []
+    now = time.time()
+    store.reschedule(event_id, now + ctx.config.worker.reconcile_after, status="processing",
+                     started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+    event = {"id": event_id, "source": ev.get("source"), "type": ev.get("type"),
+             "received_at": ev.get("received_at"), "data": ev.get("data") or {}}
+    failures = int(ev.get("failures") or 0)
+    steps: list[dict[str, Any]] = []
+    try:
+        evaluation = evaluate_event(ctx, event)
+        for index, plan in enumerate(evaluation.plans):
+            done = ev.get(f"step:{index}")
+            if done is not None:
+                steps.append(done)
+                continue
+            with ctx.locks.hold(plan.key):
+                # Re-read under the lock: a concurrent delivery of this event may have just done it.
+                recorded = store.r.hget(store.event_key(event_id), f"step:{index}")
+                if recorded is not None:
+                    continue
+                result = apply_plan(ctx, event_id, index, plan).to_dict()
+                store.record_step(event_id, index, result)
+                steps.append(result)
+    except CustomerBusy as exc:
+        return _retry(ctx, event_id, random.uniform(0.5, 2.0), reason=str(exc), failures=failures)
+    except RateLimitWait as exc:
+        return _rate_wait(ctx, ev, event_id, exc.wait, failures)
+    except RateLimited as exc:
+        return _rate_wait(ctx, ev, event_id, exc.retry_after or 60.0, failures)
+    except TransientApiError as exc:
+        return _transient(ctx, event_id, failures + 1, exc.to_dict(), str(exc), retry_after=exc.retry_after)
+    except PermanentApiError as exc:
+        store.dead_letter(event_id, reason=f"the API refused the change: {exc.message}", error=exc.to_dict(),
+                          attempts=failures + 1, calls=ctx.calls)
+        return Outcome("dead", reason=exc.message)
+    except Exception as exc:  # a bug, or something unforeseen: retry a few times, then park it
+        log.exception("event %s failed unexpectedly", event_id)
+        err = {"error": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(limit=8)}
+        return _transient(ctx, event_id, failures + 1, err, f"{type(exc).__name__}: {exc}")
+
+    outcome = {"matched": list(evaluation.matched), "steps": steps, "calls": ctx.calls,
+               "rules_fingerprint": ctx.ruleset.fingerprint}
+    store.finish(event_id, "done", matched=list(evaluation.matched), trace=evaluation.trace,
+                 changes=steps, calls=ctx.calls, outcome=outcome, finished_at=_iso())
+    return Outcome("done")
+
+
+def _retry(ctx: Any, event_id: str, countdown: float, *, reason: str, failures: int) -> Outcome:
+    countdown = min(countdown, max_countdown(ctx.config))
+    ctx.store.reschedule(event_id, time.time() + countdown + ctx.config.worker.reconcile_after,
+                         status="retrying", retry_reason=reason, failures=str(failures))
+    return Outcome("retry", retry_in=countdown, reason=reason)
+
+
+def _rate_wait(ctx: Any, ev: dict[str, Any], event_id: str, wait: float, failures: int) -> Outcome:
+    """Wait out the API's window; not a failure, but bounded by a deadline from acceptance."""
+    accepted = float(ev.get("accepted_at") or time.time())
+    if time.time() + wait > accepted + ctx.config.worker.rate_limit_deadline:
+        reason = f"still rate limited {ctx.config.worker.rate_limit_deadline} s after it was accepted"
+        ctx.store.dead_letter(event_id, reason=reason, error={"error": "RateLimited", "retry_after": wait},
+                              attempts=failures, calls=ctx.calls)
+        return Outcome("dead", reason=reason)
+    return _retry(ctx, event_id, wait * random.uniform(1.0, 1.1), reason="rate limited", failures=failures)
+
+
+def _transient(ctx: Any, event_id: str, failures: int, error: dict[str, Any], reason: str,
+               retry_after: float | None = None) -> Outcome:
+    if failures > ctx.config.worker.max_retries:
+        ctx.store.dead_letter(event_id, reason=f"gave up after {failures} attempts: {reason}", error=error,
+                              attempts=failures, calls=ctx.calls)
+        return Outcome("dead", reason=reason)
+    delay = max(backoff(ctx.config, failures), retry_after or 0.0)
+    ctx.store.update(event_id, last_error=error)
+    return _retry(ctx, event_id, delay, reason=reason, failures=failures)
+
+
+def _iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+__all__ = ["Outcome", "process_event", "backoff", "max_countdown", "ApiError"]

@@ -1,0 +1,85 @@
+"""The per-process worker context: Redis, the store, the API client, the limiter, the rules.
+
+Built lazily in each process (after Celery forks its pool), never shared across a fork.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from rules import Ruleset, load_ruleset
+from workers.client import CallRecord, CstarClient
+from workers.config import Config
+from workers.executor import CustomerIds
+from workers.locks import CustomerLocks
+from workers.ratelimit import SharedRateLimiter
+from workers.store import EventStore
+
+
+def redis_client(url: str) -> "redis.Redis[Any]":
+    """A Redis client with timeouts and keep-alive (the same settings everywhere)."""
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, socket_keepalive=True,
+                                health_check_interval=25, retry_on_timeout=True)
+
+
+def make_store(config: Config, client: "redis.Redis[Any]") -> EventStore:
+    return EventStore(client, prefix=config.key_prefix, idempotency_ttl=config.idempotency_ttl,
+                      event_ttl=config.event_ttl)
+
+
+@dataclass
+class WorkerContext:
+    config: Config
+    redis: "redis.Redis[Any]"
+    store: EventStore
+    client: CstarClient
+    limiter: SharedRateLimiter
+    locks: CustomerLocks
+    ids: CustomerIds
+    ruleset: Ruleset
+    verify_tags: bool = False
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def on_response(self, record: CallRecord) -> None:
+        """Count every API call of the current event; a 429 cools every process down."""
+        self.calls.append({"method": record.method, "path": record.path, "status": record.status,
+                           "ms": round(record.duration_ms, 1), "error": record.error})
+        if record.status == 429:
+            self.limiter.cool_down(record.retry_after or 60.0)
+
+
+def build_context(config: Config) -> WorkerContext:
+    r = redis_client(config.redis_url)
+    team = config.cstar.team_id or "default"
+    limiter = SharedRateLimiter(r, key=f"{config.key_prefix}ratelimit:{team}",
+                                per_minute=config.cstar.rate_limit_per_minute, burst=config.cstar.rate_limit_burst)
+    ctx = WorkerContext(
+        config=config, redis=r, store=make_store(config, r),
+        client=None,  # type: ignore[arg-type]  # set below: its hooks need the context
+        limiter=limiter,
+        locks=CustomerLocks(r, prefix=config.key_prefix, lease=config.worker.lock_lease,
+                            enabled=config.worker.customer_locks),
+        ids=CustomerIds(r, prefix=config.key_prefix, team=team),
+        ruleset=load_ruleset(config.rule_paths()),
+        verify_tags=config.worker.verify_tags,
+    )
+    ctx.client = CstarClient.from_config(config.cstar, before_request=limiter.before_request,
+                                         on_response=ctx.on_response)
+    return ctx
+
+
+_contexts: dict[int, WorkerContext] = {}
+
+
+def context_for(config: Config) -> WorkerContext:
+    """This process's context (rebuilt in a forked child, never inherited)."""
+    pid = os.getpid()
+    ctx = _contexts.get(pid)
+    if ctx is None:
+        _contexts.clear()
+        ctx = _contexts[pid] = build_context(config)
+    return ctx

@@ -1,0 +1,290 @@
+"""The event store and ledger in Redis: what the ingress accepted and what became of it.
+
+Keys (all under `Config.key_prefix`, default `cb:`):
+
+    idem:<source>:<sha256(key)>   "<event id>|<fingerprint>"          the idempotency claim (TTL)
+    event:<id>                    hash: source, type, data, status, …   the event and its outcome (TTL)
+    pending                       zset: event id -> when to look again  the ledger the reconciler scans
+    dead                          stream: event_id, reason, error, …    the dead letters
+    cid:<team>:<email>            customer id                           email -> id cache
+
+The ingress claims the key and stores the event in ONE round trip (a Lua script), so an event that
+was answered 2xx is always in the ledger; the reconciler re-enqueues anything in `pending` whose
+time has come and that is not finished, which closes every window in which Celery could lose it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import redis
+
+TERMINAL = frozenset({"done", "dead", "ignored", "failed"})
+
+_CLAIM = """
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  local sep = string.find(existing, '|', 1, true)
+  local eid = string.sub(existing, 1, sep - 1)
+  local fp = string.sub(existing, sep + 1)
+  local status = redis.call('HGET', ARGV[6] .. eid, 'status')
+  return {0, eid, fp, status or ''}
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], unpack(ARGV, 7))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[5]), ARGV[1])
+end
+return {1, ARGV[1], ARGV[2], ''}
+"""
+
+_MARK_QUEUED = """
+if redis.call('HGET', KEYS[1], 'status') == 'accepting' then
+  redis.call('HSET', KEYS[1], 'status', 'queued')
+end
+return 1
+"""
+
+_RELEASE = """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '|' then
+  redis.call('DEL', KEYS[1])
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The result of claiming an idempotency key."""
+
+    event_id: str
+    new: bool
+    fingerprint: str
+    status: str = ""
+
+
+def new_event_id() -> str:
+    return "evt_" + uuid.uuid4().hex
+
+
+def fingerprint(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+class EventStore:
+    """Events, the pending ledger and dead letters, in one Redis."""
+
+    def __init__(self, client: "redis.Redis[Any]", *, prefix: str = "cb:", idempotency_ttl: int = 7 * 86400,
+                 event_ttl: int = 30 * 86400) -> None:
+        self.r = client
+        self.prefix = prefix
+        self.idempotency_ttl = idempotency_ttl
+        self.event_ttl = event_ttl
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+        self._mark_queued = client.register_script(_MARK_QUEUED)
+
+    # keys ------------------------------------------------------------------------------------------
+    def event_key(self, event_id: str) -> str:
+        return f"{self.prefix}event:{event_id}"
+
+    def idem_key(self, source: str, key: str) -> str:
+        return f"{self.prefix}idem:{source}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+    @property
+    def pending_key(self) -> str:
+        return f"{self.prefix}pending"
+
+    @property
+    def dead_key(self) -> str:
+        return f"{self.prefix}dead"
+
+    # ingress ---------------------------------------------------------------------------------------
+    def claim(self, *, source: str, key: str, fp: str, event: Mapping[str, Any], pending: bool = True) -> Claim:
+        """Claim `key` and store the event, in one round trip; an existing claim is returned as is."""
+        event_id = str(event["id"])
+        fields: list[str] = []
+        for k, v in event.items():
+            fields += [k, v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))]
+        now = time.time()
+        res = self._claim(
+            keys=[self.idem_key(source, key), self.event_key(event_id), self.pending_key],
+            args=[event_id, fp, self.idempotency_ttl, self.event_ttl, repr(now) if pending else "",
+                  f"{self.prefix}event:", *fields],
+        )
+        new, eid, efp, status = int(res[0]), _s(res[1]), _s(res[2]), _s(res[3])
+        return Claim(event_id=eid, new=bool(new), fingerprint=efp, status=status)
+
+    def release(self, *, source: str, key: str, event_id: str) -> None:
+        """Undo a claim whose enqueue failed, so the sender's retry can claim it again."""
+        self._release(keys=[self.idem_key(source, key), self.event_key(event_id), self.pending_key],
+                      args=[event_id])
+
+    def mark_queued(self, event_id: str) -> None:
+        """The enqueue succeeded: duplicates now get 200 instead of 409 (unless a worker moved it on)."""
+        self._mark_queued(keys=[self.event_key(event_id)])
+
+    # worker ----------------------------------------------------------------------------------------
+    def load(self, event_id: str) -> dict[str, Any] | None:
+        """The stored event with JSON fields decoded, or None when unknown or expired."""
+        raw = self.r.hgetall(self.event_key(event_id))
+        if not raw:
+            return None
+        out: dict[str, Any] = {}
+        for k, v in raw.items():
+            key, val = _s(k), _s(v)
+            if key in _JSON_FIELDS or key.startswith("step:"):
+                try:
+                    out[key] = json.loads(val)
+                except ValueError:
+                    out[key] = val
+            else:
+                out[key] = val
+        return out
+
+    def update(self, event_id: str, **fields: Any) -> None:
+        """Set fields of a stored event (JSON-encoding non-strings)."""
+        enc = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+               for k, v in fields.items()}
+        enc["updated_at"] = _now_iso()
+        self.r.hset(self.event_key(event_id), mapping=enc)
+
+    def count_delivery(self, event_id: str, attempt: int) -> int:
+        """How many times this attempt of the event has been delivered to a worker (poison guard)."""
+        return int(self.r.hincrby(self.event_key(event_id), f"deliveries:{attempt}", 1))
+
+    def record_step(self, event_id: str, index: int, result: Mapping[str, Any]) -> None:
+        """Completion record of one customer change: a redelivered task will not apply it again."""
+        self.r.hset(self.event_key(event_id), f"step:{index}", json.dumps(result, default=str))
+
+    def finish(self, event_id: str, status: str, **fields: Any) -> None:
+        """Mark the event terminal and take it off the ledger, atomically."""
+        enc = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+               for k, v in fields.items()}
+        enc.update(status=status, updated_at=_now_iso())
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.event_key(event_id), mapping=enc)
+        pipe.zrem(self.pending_key, event_id)
+        pipe.execute()
+
+    def reschedule(self, event_id: str, at: float, **fields: Any) -> None:
+        """The event will be retried at `at`: the reconciler leaves it alone until a while after that."""
+        enc = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+               for k, v in fields.items()}
+        enc["updated_at"] = _now_iso()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.event_key(event_id), mapping=enc)
+        pipe.zadd(self.pending_key, {event_id: at})
+        pipe.execute()
+
+    def due(self, older_than: float, limit: int = 500) -> list[str]:
+        """Ledger entries whose time to look again is before `older_than`."""
+        return [_s(x) for x in self.r.zrangebyscore(self.pending_key, "-inf", older_than, start=0, num=limit)]
+
+    def touch_pending(self, event_id: str, at: float) -> None:
+        self.r.zadd(self.pending_key, {event_id: at}, xx=True)
+
+    def pending_count(self) -> int:
+        return int(self.r.zcard(self.pending_key))
+
+    # dead letters ---------------------------------------------------------------------------------
+    def dead_letter(self, event_id: str, *, reason: str, error: Mapping[str, Any] | None, attempts: int,
+                    **fields: Any) -> None:
+        """Park the event in the dead-letter stream with its reason; it stays replayable."""
+        enc = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+               for k, v in fields.items()}
+        enc.update(status="dead", reason=reason, error=json.dumps(error, default=str), attempts=str(attempts),
+                   updated_at=_now_iso())
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self.event_key(event_id), mapping=enc)
+        pipe.persist(self.event_key(event_id))  # a dead letter must not expire before someone looks
+        pipe.zrem(self.pending_key, event_id)
+        pipe.xadd(self.dead_key, {"event_id": event_id, "reason": reason,
+                                   "error": json.dumps(error, default=str), "attempts": str(attempts),
+                                   "at": _now_iso()})
+        pipe.execute()
+
+    def dead_letters(self, count: int = 1000) -> list[dict[str, Any]]:
+        out = []
+        for entry_id, fields in self.r.xrange(self.dead_key, count=count):
+            item = {_s(k): _s(v) for k, v in fields.items()}
+            item["entry_id"] = _s(entry_id)
+            out.append(item)
+        return out
+
+    def prepare_replay(self, event_id: str) -> bool:
+        """Put a dead or failed event back on the ledger for another run; False if it is not replayable."""
+        key = self.event_key(event_id)
+        status = _s(self.r.hget(key, "status") or b"")
+        if status not in ("dead", "failed"):
+            return False
+        entries = [eid for eid, f in self.r.xrange(self.dead_key)
+                   if _s(f.get(b"event_id", f.get("event_id", b""))) == event_id]
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key, mapping={"status": "queued", "replayed_at": _now_iso(), "attempt_base": "0"})
+        deliveries = [f for f in self.r.hkeys(key) if _s(f).startswith("deliveries:")]
+        if deliveries:
+            pipe.hdel(key, *deliveries)
+        pipe.hincrby(key, "replays", 1)
+        pipe.expire(key, self.event_ttl)
+        pipe.zadd(self.pending_key, {event_id: time.time()})
+        if entries:
+            pipe.xdel(self.dead_key, *entries)
+        pipe.execute()
+        return True
+
+    def list_events(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Events by status (scans; an admin tool, not a hot path)."""
+        if status == "dead":
+            ids = [d["event_id"] for d in self.dead_letters(limit)]
+        elif status in (None, "pending", "queued", "processing", "retrying"):
+            ids = [_s(x) for x in self.r.zrange(self.pending_key, 0, limit - 1)]
+        else:
+            ids = []
+            for key in self.r.scan_iter(match=f"{self.prefix}event:*", count=500):
+                ids.append(_s(key)[len(self.prefix) + len("event:"):])
+                if len(ids) >= limit * 10:
+                    break
+        out = []
+        for eid in ids:
+            ev = self.load(eid)
+            if ev is None or (status and status not in ("pending",) and ev.get("status") != status):
+                continue
+            out.append(summary(ev))
+            if len(out) >= limit:
+                break
+        return out
+
+    def status_counts(self, ids: Iterable[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        pipe = self.r.pipeline(transaction=False)
+        for eid in ids:
+            pipe.hget(self.event_key(eid), "status")
+        for st in pipe.execute():
+            counts[_s(st or b"missing")] = counts.get(_s(st or b"missing"), 0) + 1
+        return counts
+
+
+_JSON_FIELDS = frozenset({"data", "outcome", "error", "trace", "calls", "changes", "matched", "plan"})
+
+
+def summary(ev: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ev.get(k) for k in ("id", "source", "type", "status", "received_at", "updated_at", "reason",
+                                   "attempts")}
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else ("" if v is None else str(v))
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
