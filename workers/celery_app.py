@@ -12,7 +12,7 @@ from celery import Celery
 
 from workers.config import Config
 from workers.errors import ConfigError
-from workers.pipeline import max_countdown
+from workers.timing import max_countdown
 
 
 def check_timing(config: Config) -> None:

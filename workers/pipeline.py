@@ -18,13 +18,9 @@ from workers.executor import apply_plan, evaluate_event
 from workers.locks import CustomerBusy
 from workers.ratelimit import RateLimitWait
 from workers.store import TERMINAL
+from workers.timing import backoff, max_countdown
 
 log = logging.getLogger("cstar_bridge.pipeline")
-
-# A countdown must stay below the visibility timeout minus the hard time limit, or Redis will
-# redeliver the retry while a worker still holds it (celery#2481): keep this margin too.
-COUNTDOWN_MARGIN = 30
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -32,17 +28,6 @@ class Outcome:
     retry_in: float | None = None
     reason: str | None = None
 
-
-def max_countdown(config: Config) -> float:
-    """The longest countdown any retry may use under this config."""
-    return float(config.worker.visibility_timeout - config.worker.task_time_limit - COUNTDOWN_MARGIN)
-
-
-def backoff(config: Config, failures: int) -> float:
-    """Full-jitter exponential backoff, capped, and always below the visibility timeout."""
-    w = config.worker
-    ceiling = min(w.retry_backoff_cap, w.retry_backoff_base * (2 ** max(0, failures - 1)))
-    return min(max(0.5, random.uniform(ceiling / 2, ceiling)), max_countdown(config))
 
 
 def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:

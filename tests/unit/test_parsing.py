@@ -1,0 +1,49 @@
+"""Body parsing by content type: JSON, urlencoded, multipart; 400/415 with the parser's reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.errors import BodyUnreadable, UnsupportedMediaType
+from bridge.parsing import parse_body
+
+
+def test_json():
+    assert parse_body("application/json", b'{"a": 1}').payload == {"a": 1}
+    assert parse_body("application/vnd.api+json", b"[1]").payload == [1]
+
+
+def test_urlencoded_keeps_repeated_keys_as_lists():
+    parsed = parse_body("application/x-www-form-urlencoded", b"email=a%40b.co&tag=x&tag=y&empty=")
+    assert parsed.kind == "form"
+    assert parsed.payload == {"email": "a@b.co", "tag": ["x", "y"], "empty": ""}
+
+
+def test_multipart_fields_and_files():
+    boundary = "XyZ"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\na@b.co\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n1\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n2\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\n"
+            f"Content-Type: application/pdf\r\n\r\n%PDF\r\n--{boundary}--\r\n").encode()
+    parsed = parse_body("multipart/form-data", body, content_type_header=f"multipart/form-data; boundary={boundary}")
+    assert parsed.payload == {"email": "a@b.co", "q": ["1", "2"], "_files": ["cv"]}
+
+
+@pytest.mark.parametrize("raw,words", [
+    (b'{"a": ', "not valid JSON"),
+    (b"\xff\xfe", "not valid utf-8"),
+])
+def test_broken_json_says_why(raw, words):
+    with pytest.raises(BodyUnreadable, match=words):
+        parse_body("application/json", raw)
+
+
+def test_multipart_without_boundary_is_400():
+    with pytest.raises(BodyUnreadable, match="boundary"):
+        parse_body("multipart/form-data", b"x", content_type_header="multipart/form-data")
+
+
+def test_other_types_are_415_and_name_the_accepted_ones():
+    with pytest.raises(UnsupportedMediaType, match="application/json"):
+        parse_body("text/xml", b"<a/>")
