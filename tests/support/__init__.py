@@ -1,0 +1,1 @@
+"""Helpers the tests share: the sandbox subprocess, the bridge stack, worker processes."""
