@@ -39,19 +39,20 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     check_rules(config)
     from workers.celery_app import create_celery
     from workers.runtime import make_store, redis_client
-    from workers.tasks import PROCESS_EVENT
+    from workers.enqueue import TaskMessages, send_via_celery
 
     app = Flask("cstar_bridge")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     r = redis_client(config.redis_url)
     celery = create_celery(config)
 
-    def send(event_id: str) -> None:
-        celery.send_task(PROCESS_EVENT, args=[event_id], task_id=event_id)
-
+    # When the broker is the store's Redis, the claim script pushes the task itself (one atomic round
+    # trip); a separate broker, or an injected enqueue (tests), goes through Celery after the claim.
+    atomic = enqueue is None and config.effective_broker_url == config.redis_url
     app.extensions["cstar_bridge"] = BridgeState(
         config=config, sources=build_sources(config, clock=clock), store=make_store(config, r), redis=r,
-        enqueue=enqueue or send, celery=celery)
+        enqueue=enqueue or (lambda event_id: send_via_celery(celery, event_id)), celery=celery,
+        messages=TaskMessages(celery, config.queue) if atomic else None)
 
     from bridge import admin, ingest
 

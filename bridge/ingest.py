@@ -66,11 +66,14 @@ def receive(source: str) -> Any:
     now = time.time()
     event = {"id": event_id, "source": source, "type": env["type"], "data": env["data"],
              "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "accepted_at": repr(now),
-             "idempotency_key": key, "status": "ignored" if adapted.ignored else "accepting"}
+             "idempotency_key": key,
+             "status": "ignored" if adapted.ignored else ("queued" if state.messages else "accepting")}
+    message = state.messages.build(event_id) if state.messages and not adapted.ignored else ""
     if adapted.ignored:
         event["reason"] = adapted.ignored_reason or f"event type {adapted.type!r} is not handled"
     try:
-        claim = state.store.claim(source=source, key=key, fp=fp, event=event, pending=not adapted.ignored)
+        claim = state.store.claim(source=source, key=key, fp=fp, event=event, pending=not adapted.ignored,
+                                  queue=state.config.queue if message else "", message=message)
     except redis.RedisError as exc:
         log.error("redis unavailable while accepting an event for %s: %s", source, type(exc).__name__)
         raise ServiceUnavailable("the event store is unavailable; nothing was accepted, retry shortly",
@@ -82,6 +85,14 @@ def receive(source: str) -> Any:
         metrics.EVENTS.labels(source=source, outcome="ignored").inc()
         return envelope.ok({"eventId": event_id, "status": "ignored", "duplicate": False,
                             "reason": event["reason"]}, 200)
+    if not message:
+        _enqueue_after_claim(state, source, key, event_id)
+    metrics.EVENTS.labels(source=source, outcome="accepted").inc()
+    return envelope.ok({"eventId": event_id, "status": "queued", "duplicate": False}, 202)
+
+
+def _enqueue_after_claim(state: BridgeState, source: str, key: str, event_id: str) -> None:
+    """The two-step path (separate broker): enqueue, and on failure release the claim and answer 503."""
     try:
         state.enqueue(event_id)
     except Exception as exc:
@@ -93,8 +104,6 @@ def receive(source: str) -> Any:
         raise ServiceUnavailable("the queue is unavailable; nothing was accepted, retry shortly",
                                  headers={"Retry-After": "5"}) from None
     state.store.mark_queued(event_id)
-    metrics.EVENTS.labels(source=source, outcome="accepted").inc()
-    return envelope.ok({"eventId": event_id, "status": "queued", "duplicate": False}, 202)
 
 
 def _duplicate(source: str, claim: Any, fp: str, from_header: bool) -> Any:

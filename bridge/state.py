@@ -18,3 +18,5 @@ class BridgeState:
     redis: Any
     enqueue: Callable[[str], None]
     celery: Any = None
+    # Builds the task message pushed by the claim script itself (broker == the store's Redis).
+    messages: Any = None

@@ -36,10 +36,13 @@ if existing then
   return {0, eid, fp, status or ''}
 end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
-redis.call('HSET', KEYS[2], unpack(ARGV, 7))
+redis.call('HSET', KEYS[2], unpack(ARGV, 8))
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[3], tonumber(ARGV[5]), ARGV[1])
+end
+if ARGV[7] ~= '' then
+  redis.call('LPUSH', KEYS[4], ARGV[7])
 end
 return {1, ARGV[1], ARGV[2], ''}
 """
@@ -109,17 +112,19 @@ class EventStore:
         return f"{self.prefix}dead"
 
     # ingress ---------------------------------------------------------------------------------------
-    def claim(self, *, source: str, key: str, fp: str, event: Mapping[str, Any], pending: bool = True) -> Claim:
-        """Claim `key` and store the event, in one round trip; an existing claim is returned as is."""
+    def claim(self, *, source: str, key: str, fp: str, event: Mapping[str, Any], pending: bool = True,
+              queue: str = "", message: str = "") -> Claim:
+        """Claim `key`, store the event, add it to the ledger and (with `message`) push its task onto
+        `queue` — in one atomic round trip. An existing claim is returned as is, and nothing is pushed."""
         event_id = str(event["id"])
         fields: list[str] = []
         for k, v in event.items():
             fields += [k, v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))]
         now = time.time()
         res = self._claim(
-            keys=[self.idem_key(source, key), self.event_key(event_id), self.pending_key],
+            keys=[self.idem_key(source, key), self.event_key(event_id), self.pending_key, queue or self.pending_key],
             args=[event_id, fp, self.idempotency_ttl, self.event_ttl, repr(now) if pending else "",
-                  f"{self.prefix}event:", *fields],
+                  f"{self.prefix}event:", message, *fields],
         )
         new, eid, efp, status = int(res[0]), _s(res[1]), _s(res[2]), _s(res[3])
         return Claim(event_id=eid, new=bool(new), fingerprint=efp, status=status)

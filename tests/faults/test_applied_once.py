@@ -27,8 +27,13 @@ def test_write_applied_then_connection_dropped_applies_each_change_once(make_sta
 
 
 def _flight(stack):
-    """Make the ingress's enqueue wait until released, to hold a request 'in flight'."""
+    """Make the ingress's enqueue wait until released, to hold a request 'in flight'.
+
+    Only the two-step path (a broker other than the store's Redis) has such a window; with the
+    default atomic claim+enqueue there is none, which `test_atomic_claim_has_no_in_flight_window` checks.
+    """
     state = stack.app.extensions["cstar_bridge"]
+    state.messages = None
     real, gate, entered = state.enqueue, threading.Event(), threading.Event()
 
     def slow(event_id):
@@ -85,6 +90,22 @@ def test_same_delivery_sequential_concurrent_and_reused_key(make_stack):
     c = stack.customer("once@dup.test")
     assert c["notes"].count("exactly-once-note") == 1
     assert [x["method"] for x in stack.sandbox.calls() if x["method"] in ("POST", "PATCH")] == ["POST"]
+
+
+def test_atomic_claim_has_no_in_flight_window(make_stack):
+    """Default path: claim, store, ledger and task are one script, so a duplicate that arrives at any
+    moment after the first answer sees a queued event (200), and the task really is on the queue."""
+    stack = make_stack(worker=FAST)
+    body = {"email": "atomic@dup.test", "note": "atomic-note"}
+    first = stack.post(body=body, headers={"Idempotency-Key": "a1"})
+    assert first.status_code == 202
+    assert stack.queue_length() == 1  # pushed by the claim script itself
+    dup = stack.post(body=body, headers={"Idempotency-Key": "a1"})
+    assert dup.status_code == 200 and dup.get_json()["data"]["status"] == "queued"
+    assert stack.queue_length() == 1  # a duplicate pushes nothing
+    stack.start_worker(concurrency=1)  # a real Celery worker consumes the hand-built message
+    stack.wait_for([first.get_json()["data"]["eventId"]])
+    assert stack.customer("atomic@dup.test")["notes"].count("atomic-note") == 1
 
 
 def test_provider_redelivery_without_key_is_deduplicated_by_body(make_stack):

@@ -69,8 +69,9 @@ def test_token_is_never_echoed(stack):
 
 
 def test_enqueue_failure_releases_the_claim_and_answers_503(stack):
+    """The two-step path (a broker other than the store's Redis): claim, then enqueue."""
     state = stack.app.extensions["cstar_bridge"]
-    real = state.enqueue
+    real, state.messages = state.enqueue, None
 
     def broken(event_id):
         raise ConnectionError("broker down")
