@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections import Counter, defaultdict
@@ -13,6 +14,18 @@ from typing import Any
 FAST = {"visibility_timeout": 60, "task_time_limit": 20, "task_soft_time_limit": 15, "retry_backoff_base": 0.3,
         "retry_backoff_cap": 2.0, "reconcile_interval": 1, "reconcile_after": 6, "max_retries": 8,
         "soft_shutdown_timeout": 8, "lock_lease": 30}
+
+
+# `bench/chaos.py` runs these same tests bigger: CSTAR_CHAOS_SCALE=10 means ten times the events.
+SCALE = float(os.environ.get("CSTAR_CHAOS_SCALE", "1"))
+
+
+def scaled(n: int) -> int:
+    return max(1, int(n * SCALE))
+
+
+def scaled_timeout(seconds: float) -> float:
+    return seconds * max(1.0, SCALE)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.faults.batch import FAST, assert_each_effect_once, post_batch
+from tests.faults.batch import scaled, scaled_timeout, FAST, assert_each_effect_once, post_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -17,8 +17,8 @@ def test_write_applied_then_connection_dropped_applies_each_change_once(make_sta
     stack.sandbox.set_faults([{"action": "drop_after_write", "rate": 0.25, "methods": ["POST", "PATCH"],
                                "seed": 11}])
     stack.start_worker(concurrency=2)
-    batch = post_batch(stack, n=120, customers=25, domain="drop.test")
-    stack.wait_for(batch.ids, timeout=180)
+    batch = post_batch(stack, n=scaled(120), customers=25, domain="drop.test")
+    stack.wait_for(batch.ids, timeout=scaled_timeout(180))
 
     calls = stack.sandbox.calls()
     dropped = [c for c in calls if c.get("fault") == "drop_after_write" or c.get("dropped")]

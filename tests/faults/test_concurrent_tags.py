@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.batch import FAST
+from tests.faults.batch import scaled, scaled_timeout, FAST
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 CUSTOMERS = [f"c{i}@tags.test" for i in range(4)]
-N = 160
+N = scaled(160)
 
 
 def _run(make_stack, *, locks: bool):
@@ -31,7 +31,7 @@ def _run(make_stack, *, locks: bool):
         email = CUSTOMERS[i % len(CUSTOMERS)]
         ids.append(stack.accepted_id(stack.post(body={"email": email, "tag": f"tag{i}"})))
         expected[email].add(f"tag{i}")
-    stack.wait_for(ids, timeout=240)
+    stack.wait_for(ids, timeout=scaled_timeout(240))
     lost = {}
     for email in CUSTOMERS:
         have = {t.lower() for t in stack.customer(email)["tags"]}

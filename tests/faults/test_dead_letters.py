@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.batch import FAST, assert_each_effect_once, post_batch
+from tests.faults.batch import scaled, scaled_timeout, FAST, assert_each_effect_once, post_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -19,9 +19,9 @@ def test_poison_event_is_dead_lettered_then_replayed_once(make_stack, status, pe
                                "body_contains": "poison@"}])
     stack.start_worker(concurrency=2)
     poison = stack.accepted_id(stack.post(body={"email": "poison@dead.test", "name": "P", "note": "poison-note"}))
-    others = post_batch(stack, n=20, customers=5, domain="fine.test")
+    others = post_batch(stack, n=scaled(20), customers=5, domain="fine.test")
 
-    events = stack.wait_for([poison], statuses=("dead",), timeout=90)
+    events = stack.wait_for([poison], statuses=("dead",), timeout=scaled_timeout(90))
     dead = events[poison]
     assert dead["reason"] and ("refused" in dead["reason"] if permanent else "gave up after 3" in dead["reason"])
     assert int(dead["attempts"]) == (1 if permanent else 3)

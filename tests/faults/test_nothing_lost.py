@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.faults.batch import (FAST, assert_each_effect_once, max_deliveries, post_batch,
+from tests.faults.batch import (scaled, scaled_timeout, FAST, assert_each_effect_once, max_deliveries, post_batch,
                                 wait_until_done_fraction)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -21,7 +21,7 @@ def test_sigkill_worker_main_process_mid_batch_loses_nothing(make_stack):
     stack = make_stack(worker=FAST)
     victim = stack.start_worker(concurrency=1)
     stack.start_worker(concurrency=1)
-    batch = post_batch(stack, n=240, customers=40)
+    batch = post_batch(stack, n=scaled(240), customers=40)
     wait_until_done_fraction(stack, batch.ids, 0.2)
 
     victim.kill()  # main process and its pool child, mid-task: nothing acked, nothing requeued
@@ -29,14 +29,14 @@ def test_sigkill_worker_main_process_mid_batch_loses_nothing(make_stack):
     time.sleep(1.0)
     stack.start_worker(concurrency=1)  # the restarted worker
 
-    stack.wait_for(batch.ids, timeout=180)
+    stack.wait_for(batch.ids, timeout=scaled_timeout(180))
     assert_each_effect_once(stack, batch)
 
 
 def test_sigkill_pool_children_repeatedly_loses_nothing(make_stack):
     stack = make_stack(worker=FAST)
     worker = stack.start_worker(concurrency=2)
-    batch = post_batch(stack, n=200, customers=30)
+    batch = post_batch(stack, n=scaled(200), customers=30)
     wait_until_done_fraction(stack, batch.ids, 0.05)
 
     kills = 0
@@ -56,7 +56,7 @@ def test_sigkill_pool_children_repeatedly_loses_nothing(make_stack):
         time.sleep(0.25)
     assert kills >= 6, "the test did not manage to kill pool children"
 
-    stack.wait_for(batch.ids, timeout=180)
+    stack.wait_for(batch.ids, timeout=scaled_timeout(180))
     assert_each_effect_once(stack, batch)
     # Redelivery is bounded: the delivery-count guard would park a task that kept killing its worker.
     assert max_deliveries(stack, batch.ids) <= stack.config.worker.max_deliveries
@@ -65,12 +65,12 @@ def test_sigkill_pool_children_repeatedly_loses_nothing(make_stack):
 def test_sigterm_worker_mid_batch_restores_its_messages(make_stack):
     stack = make_stack(worker=FAST)
     worker = stack.start_worker(concurrency=2)
-    batch = post_batch(stack, n=150, customers=30)
+    batch = post_batch(stack, n=scaled(150), customers=30)
     wait_until_done_fraction(stack, batch.ids, 0.1)
 
-    worker.terminate(timeout=60)  # warm + soft shutdown
+    worker.terminate(timeout=scaled_timeout(60))  # warm + soft shutdown
     assert not worker.alive()
     stack.start_worker(concurrency=2)
 
-    stack.wait_for(batch.ids, timeout=120)
+    stack.wait_for(batch.ids, timeout=scaled_timeout(120))
     assert_each_effect_once(stack, batch)

@@ -7,7 +7,7 @@ import bisect
 
 import pytest
 
-from tests.faults.batch import FAST, post_batch
+from tests.faults.batch import scaled, scaled_timeout, FAST, post_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -26,8 +26,8 @@ def _run(make_stack, per_minute):
     try:
         stack.start_worker(concurrency=2)
         stack.start_worker(concurrency=2)  # four worker processes share one budget
-        batch = post_batch(stack, n=60, customers=15, domain="rate.test")
-        events = stack.wait_for(batch.ids, timeout=240)
+        batch = post_batch(stack, n=scaled(60), customers=15, domain="rate.test")
+        events = stack.wait_for(batch.ids, timeout=scaled_timeout(240))
         calls = stack.sandbox.calls()
         return events, calls
     finally:

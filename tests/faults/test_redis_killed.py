@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.faults.batch import FAST, Batch, assert_each_effect_once, note_text
+from tests.faults.batch import scaled, scaled_timeout, FAST, Batch, assert_each_effect_once, note_text
 from tests.support.stack import BridgeStack
 from workers.redis_server import RedisServer
 
@@ -38,20 +38,20 @@ def test_sigkill_redis_mid_batch_then_restart_loses_no_accepted_event(tmp_path, 
                 assert resp.status_code >= 500, resp.get_json()
             i += 1
 
-        for _ in range(80):
+        for _ in range(scaled(80)):
             post_one(False)
         server.kill()
-        for _ in range(20):  # the sender keeps posting while Redis is down
+        for _ in range(scaled(20)):  # the sender keeps posting while Redis is down
             post_one(True)
         assert statuses_while_down and all(s == 503 for s in statuses_while_down), statuses_while_down
         time.sleep(2.0)
         server.start()  # same port, same data dir: the AOF brings back what was acknowledged
-        for _ in range(40):
+        for _ in range(scaled(40)):
             post_one(False)
 
-        stack.wait_for(batch.ids, timeout=180)
+        stack.wait_for(batch.ids, timeout=scaled_timeout(180))
         assert_each_effect_once(stack, batch)
-        assert len(batch.ids) == 120
+        assert len(batch.ids) == scaled(80) + scaled(40)
     finally:
         stack.close()
         server.cleanup()
