@@ -1,9 +1,10 @@
 """Fault injection for the emulator: errors, latency, and "apply the write, then drop the connection".
 
-Faults are off until a test sets a list of rules (PUT /_sandbox/faults). For each API call, every
-rule whose filters match draws against its `rate`; all firing latency rules add their delay, the
-first firing error rule answers instead of the API (nothing is applied), and a firing
-drop_after_write rule lets the call change the state and then closes the connection unanswered.
+Faults are off until a test sets a list of rules (PUT /_sandbox/faults). For each API call the rules
+are tried in order, each matching rule drawing against its `rate`: firing latency rules add their
+delay; the first firing error rule answers instead of the API (nothing is applied, and later error
+or drop rules are not tried); a firing drop_after_write rule lets the call change the state and
+then closes the connection unanswered.
 """
 
 from __future__ import annotations
@@ -145,15 +146,18 @@ class FaultInjector:
             self._rules = []
 
     def decide(self, method: str, path: str, body: str) -> FaultDecision:
-        """Draw every matching rule for this call."""
+        """Draw the matching rules in order; once an error fires, later error and drop rules are not drawn."""
+        latency, error, drop = 0, None, False
         with self._lock:
-            if not self._rules:
-                return FaultDecision()
-            fired = [r for r in self._rules if r._matches(method, path, body) and r._draw()]
-        errors = [r for r in fired if r.action == "error"]
-        return FaultDecision(
-            latency_ms=sum(r.latency_ms for r in fired if r.action == "latency"),
-            error=errors[0] if errors else None,
-            drop_after_write=not errors and any(r.action == "drop_after_write" for r in fired),
-        )
-
+            for rule in self._rules:
+                if rule.action != "latency" and error is not None:
+                    continue
+                if not rule._matches(method, path, body) or not rule._draw():
+                    continue
+                if rule.action == "latency":
+                    latency += rule.latency_ms
+                elif rule.action == "error":
+                    error, drop = rule, False
+                else:
+                    drop = True
+        return FaultDecision(latency_ms=latency, error=error, drop_after_write=drop)
