@@ -55,7 +55,7 @@ def create_sandbox_app(backend: SandboxBackend | None = None, *, rate_limit: int
                        rate_window: float = 60.0) -> Flask:
     """The emulator as a Flask app (`rate_limit` requests per `rate_window` seconds per key; 0 = off)."""
     state = SandboxState(backend or SandboxBackend(), rate_limit, rate_window)
-    app = Flask("sandbox")
+    app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the spec's field order
     app.extensions["sandbox"] = state
     _register_api(app, state)
