@@ -1,0 +1,191 @@
+"""Evaluation: one event (and the customers as read) against every rule, into one plan per customer.
+
+Every rule sees the same snapshot; matches merge in rule order; `stop: true` ends evaluation after
+the rule that matched. Nothing here raises for payload content: a template that cannot render skips
+its action (or, for the customer email, its rule), and the trace says why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from rules.errors import RenderError
+from rules.model import Action, Rule, Ruleset
+from rules.plan import CustomerPlan, PlanBuilder
+from rules.rule_schema import SENTIMENTS, STATUSES
+from rules.values import preview
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_CHOICES = {"set_status": STATUSES, "set_sentiment": SENTIMENTS}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Which rules matched, the plan per customer (first-match order), and the trace of every rule."""
+
+    matched: tuple[str, ...]
+    plans: tuple[CustomerPlan, ...]
+    trace: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {"matched": list(self.matched), "plans": [p.to_dict() for p in self.plans], "trace": self.trace}
+
+
+def _render_action(action: Action, scope: Mapping[str, Any]) -> Any:
+    """The action's value for this event; RenderError when it cannot be produced."""
+    kind, value = action.kind, action.value
+    if kind in ("add_tags", "remove_tags"):
+        tags = []
+        for template in value:
+            tag = _text(template.render(scope), "tag")
+            if "," in tag:
+                raise RenderError(f"tag {tag!r} contains a comma")
+            tags.append(tag)
+        return tags
+    if kind == "set_metadata":
+        return {key: template.render(scope) for key, template in value.items()}
+    if kind == "remove_metadata":
+        return list(value)
+    text = _text(value.render(scope), kind)
+    if kind in _CHOICES and text not in _CHOICES[kind]:
+        raise RenderError(f"{text!r} is not one of {', '.join(_CHOICES[kind])}")
+    return text
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise RenderError(f"the {what} is not text: {preview(value)!r}")
+    text = str(value).strip()
+    if not text:
+        raise RenderError(f"the {what} is empty")
+    return text
+
+
+class _Run:
+    """The state of one evaluation."""
+
+    def __init__(self, event: Mapping[str, Any], customers: Mapping[str, Mapping[str, Any]] | None,
+                 now: datetime | None) -> None:
+        event = event if isinstance(event, Mapping) else {}
+        data = event.get("data")
+        self.base = {"event": {k: v for k, v in event.items() if k != "data"},
+                     "data": {} if data is None else data, "now": now or datetime.now(timezone.utc)}
+        self.source = _lower(event.get("source"))
+        self.type = _lower(event.get("type"))
+        self.customers = {str(k).strip().lower(): v for k, v in (customers or {}).items()}
+        self.plans: dict[str, PlanBuilder] = {}
+        self.emails: dict[int, Any] = {}  # rendered once per event for templates that read no vars
+
+    def when(self, rule: Rule) -> str | None:
+        """Why the `when:` filter excludes this event (None: it does not)."""
+        if rule.sources is not None and self.source not in rule.sources:
+            return f"when: source {self.source!r} is not one of {sorted(rule.sources)}"
+        if rule.types is not None and self.type not in rule.types:
+            return f"when: type {self.type!r} is not one of {sorted(rule.types)}"
+        return None
+
+    def email(self, rule: Rule, scope: Mapping[str, Any]) -> Any:
+        if "vars" in rule.email.roots:
+            return _try(rule.email, scope)
+        key = id(rule.email)
+        if key not in self.emails:
+            self.emails[key] = _try(rule.email, scope)
+        return self.emails[key]
+
+    def rule(self, rule: Rule) -> tuple[dict[str, Any], bool]:
+        """Evaluate one rule; returns its trace entry and whether it matched."""
+        entry: dict[str, Any] = {"rule": rule.id, "file": rule.file, "line": rule.line, "matched": False}
+        skipped = "disabled" if not rule.enabled else self.when(rule)
+        if skipped:
+            entry["skipped"] = skipped
+            return entry, False
+        scope: dict[str, Any] = {**self.base, "vars": {}}
+        if rule.vars:
+            entry["vars"] = {}
+            for name, template in rule.vars:
+                value = _try(template, scope)
+                if isinstance(value, RenderError):
+                    entry["vars"][name] = {"missing": value.reason}
+                else:
+                    scope["vars"][name] = value
+                    entry["vars"][name] = preview(value)
+        email = self.email(rule, scope)
+        if isinstance(email, RenderError):
+            entry["skipped"] = f"customer email: {email.reason}"
+            return entry, False
+        email = email.strip() if isinstance(email, str) else ""
+        if not _EMAIL.match(email):
+            entry["skipped"] = f"customer email {email!r} is not an email address" if email else "customer email is empty"
+            return entry, False
+        key = email.lower()
+        entry["customer"] = email
+        customer = self.customers.get(key)
+        if customer is not None:
+            scope["customer"] = customer
+        if rule.condition is not None:
+            passed, entry["conditions"] = rule.condition.evaluate(scope)
+            if not passed:
+                return entry, False
+        entry["matched"] = True
+        name = _try(rule.name, scope)
+        plan = self.plans.get(key) or self.plans.setdefault(key, PlanBuilder(email, key))
+        plan.add_rule(rule.id, rule.create, name.strip() if isinstance(name, str) else None)
+        entry["actions"], overrides = [], []
+        for action in rule.actions:
+            record: dict[str, Any] = {"action": action.kind, "line": action.line}
+            if action.condition is not None:
+                passed, record["if"] = action.condition.evaluate(scope)
+                if not passed:
+                    record["skipped"] = "its if: did not pass"
+                    entry["actions"].append(record)
+                    continue
+            try:
+                value = _render_action(action, scope)
+            except RenderError as exc:
+                record["skipped"] = exc.reason
+            else:
+                record["value"] = preview(value)
+                overrides += plan.apply(action.kind, value, rule.id)
+            entry["actions"].append(record)
+        if overrides:
+            entry["overrides"] = overrides
+        if rule.stop:
+            entry["stop"] = True
+        return entry, True
+
+
+def _try(template: Any, scope: Mapping[str, Any]) -> Any:
+    try:
+        return template.render(scope)
+    except RenderError as exc:
+        return exc
+
+
+def _lower(value: Any) -> str | None:
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def evaluate(ruleset: Ruleset, event: Mapping[str, Any], customers: Mapping[str, Mapping[str, Any]] | None = None,
+             *, now: datetime | None = None) -> Evaluation:
+    """Evaluate every rule against one event and the customers as read (keyed by lower-cased email)."""
+    run = _Run(event, customers, now)
+    matched: list[str] = []
+    trace: list[dict[str, Any]] = []
+    stopped_by: str | None = None
+    for rule in ruleset.rules:
+        if stopped_by:
+            trace.append({"rule": rule.id, "file": rule.file, "line": rule.line, "matched": False,
+                          "skipped": f"stopped by rule {stopped_by!r}"})
+            continue
+        entry, hit = run.rule(rule)
+        trace.append(entry)
+        if hit:
+            matched.append(rule.id)
+            if rule.stop:
+                stopped_by = rule.id
+    return Evaluation(tuple(matched), tuple(b.build() for b in run.plans.values()), trace)

@@ -1,0 +1,114 @@
+"""Loading rule files: find them, parse, validate, compile; every problem becomes a Diagnostic.
+
+`lint_paths` never raises for bad content; `load_ruleset` raises RulesInvalid when there is any
+error. Files load in name order (then path), so `10-leads.yaml` runs before `20-scoring.yaml`
+wherever they live.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from rules.compiler import CompiledFile, FileCompiler, check_across_files
+from rules.diagnostics import START, Diagnostic, Reporter, sort_diagnostics
+from rules.errors import RulesInvalid
+from rules.file_schema import FileShape, check_file
+from rules.loader import load_yaml
+from rules.model import Ruleset
+
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
+def find_rule_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """Files named or globbed by `paths` (a directory means its *.yaml/*.yml), in name order."""
+    found: list[Path] = []
+    problems: list[Diagnostic] = []
+    for entry in paths:
+        text = str(entry)
+        path = Path(text)
+        if path.is_dir():
+            found += [p for p in path.iterdir() if p.suffix in RULE_SUFFIXES and p.is_file()]
+        elif path.is_file():
+            found.append(path)
+        elif glob.has_magic(text):
+            matches = [Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()]
+            if not matches:
+                problems.append(Diagnostic(text, START.line, START.col, "error", "no rule files match this pattern"))
+            found += matches
+        else:
+            problems.append(Diagnostic(text, START.line, START.col, "error", "no such file or directory"))
+    unique = {p.resolve(): p for p in found}
+    return sorted(unique.values(), key=lambda p: (p.name, str(p))), problems
+
+
+def _read(path: Path) -> tuple[str | None, Diagnostic | None]:
+    try:
+        return path.read_text(encoding="utf-8"), None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
+        return None, Diagnostic(str(path), START.line, START.col, "error", f"cannot read the file: {reason}")
+
+
+def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]]:
+    """Compile (file name, text) pairs into a Ruleset plus every diagnostic (the ruleset is unusable on errors)."""
+    compiled: list[CompiledFile] = []
+    shapes: dict[str, FileShape] = {}
+    reports: list[Reporter] = []
+    for name, text in sources:
+        report = Reporter(name)
+        reports.append(report)
+        doc = load_yaml(text, report)
+        if doc is None:
+            continue
+        shapes[name] = check_file(doc, report)
+        compiled.append(FileCompiler(name, doc, shapes[name], report).compile())
+    check_across_files(compiled, shapes)
+    diagnostics = sort_diagnostics((d for r in reports for d in r.diagnostics), [n for n, _ in sources])
+    rules = tuple(rule for c in compiled for rule in c.rules)
+    digest = hashlib.sha256()
+    for name, text in sources:
+        digest.update(f"{len(name)}:{name}{len(text)}:{text}".encode())
+    ruleset = Ruleset(
+        rules=rules, files=tuple(name for name, _ in sources),
+        needs_customer=any(r.reads_customer for r in rules if r.enabled), fingerprint=digest.hexdigest(),
+        warnings=tuple(d for d in diagnostics if not d.is_error), tests=tuple(t for c in compiled for t in c.tests))
+    return ruleset, diagnostics
+
+
+def load_paths(paths: Sequence[str | Path]) -> tuple[Ruleset, list[Diagnostic]]:
+    """The ruleset of these paths and every diagnostic (the ruleset is unusable when there are errors)."""
+    files, problems = find_rule_files(paths)
+    sources: list[tuple[str, str]] = []
+    for path in files:
+        text, problem = _read(path)
+        if problem:
+            problems.append(problem)
+        else:
+            sources.append((str(path), text or ""))
+    ruleset, diagnostics = build(sources)
+    return ruleset, problems + diagnostics
+
+
+def lint_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:
+    """Every error and warning in these rule files (never raises for bad content)."""
+    return load_paths(paths)[1]
+
+
+def load_ruleset(paths: Sequence[str | Path]) -> Ruleset:
+    """The compiled rules of these files; RulesInvalid (with every diagnostic) if any has an error."""
+    ruleset, diagnostics = load_paths(paths)
+    if any(d.is_error for d in diagnostics):
+        raise RulesInvalid(diagnostics)
+    return ruleset
+
+
+def load_ruleset_text(text: str, filename: str = "<rules>") -> Ruleset:
+    """Like load_ruleset, from one file's text."""
+    ruleset, diagnostics = build([(filename, text)])
+    if any(d.is_error for d in diagnostics):
+        raise RulesInvalid(diagnostics)
+    return ruleset

@@ -1,0 +1,72 @@
+"""The compiled rule set: immutable, built once at load time, shared by every evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rules.conditions import Condition
+from rules.diagnostics import Diagnostic
+from rules.templates import Renderable
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of a rule: its kind, compiled value and optional `if:`."""
+
+    kind: str
+    value: Any
+    condition: Condition | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One compiled rule."""
+
+    id: str
+    description: str
+    enabled: bool
+    sources: frozenset[str] | None  # lower-cased; None: any
+    types: frozenset[str] | None
+    condition: Condition | None
+    vars: tuple[tuple[str, Renderable], ...]
+    email: Renderable
+    name: Renderable
+    create: bool
+    actions: tuple[Action, ...]
+    stop: bool
+    file: str
+    line: int
+    reads_customer: bool = False
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    """One entry of a file's `tests:`."""
+
+    file: str
+    line: int
+    name: str
+    event: dict[str, Any]
+    customer: dict[str, Any] | None
+    expect: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """Every rule of the loaded files, in file-name order then file order."""
+
+    rules: tuple[Rule, ...]
+    files: tuple[str, ...]
+    needs_customer: bool
+    fingerprint: str
+    warnings: tuple[Diagnostic, ...] = ()
+    tests: tuple[RuleTest, ...] = field(default=(), repr=False)
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id (KeyError otherwise)."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
