@@ -46,5 +46,6 @@ class Adapter:
 def require_mapping(payload: Any, what: str = "the body") -> Mapping[str, Any]:
     """Adapters expect an object; anything else is the sender's mistake (422)."""
     if not isinstance(payload, Mapping):
-        raise PayloadInvalid({"_body": [f"{what} must be a JSON object or form fields, got {type(payload).__name__}"]})
+        got = type(payload).__name__
+        raise PayloadInvalid({"_body": [f"{what} must be a JSON object or form fields, got {got}"]})
     return payload

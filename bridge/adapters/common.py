@@ -1,0 +1,246 @@
+"""The shape every form-like adapter produces, and the small helpers the provider modules share.
+
+A provider module turns its payload into a list of `Answer`s plus what it knows about the form;
+`form_data` turns that into the normalized `data`:
+
+    email, name, first_name, last_name, phone    text; absent when unknown (never None or "")
+    fields                                       {slug: value}, every non-blank answer; always present
+    hidden                                       {name: value}, hidden fields / URL parameters; always present
+    variables                                    {name: value}, calculated values; absent when none
+    form_id, form_name, submission_id            text; absent when unknown
+    submitted_at                                 ISO 8601 text as the provider sent it; absent when unknown
+
+Who the person is comes from, in order: the source's `field_map` option, values the provider states
+outright (`known`), answers the provider typed (an email question), then field keys and labels.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+
+from bridge.adapters.base import AdaptedEvent
+from bridge.errors import PayloadInvalid
+
+FILES_KEY = "_files"            # bridge.parsing lists uploaded files' field names here
+EPOCH_SECONDS = validate.Range(min=0, max=253402300799, error="must be a Unix time in seconds")
+PERSON_KEYS = ("email", "name", "first_name", "last_name", "phone")
+_TYPE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:*-]+")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_TRUE, _FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0")
+_EMAIL_VALUE = re.compile(r"[^@\s]+@[^@\s]+")
+# Patterns over slugs (keys, or labels after slugify); the value must also look right.
+_KEY_PATTERNS: dict[str, re.Pattern[str]] = {
+    "email": re.compile(r"(^|_)(e_?mail(_?address)?|replyto)(_?\d+)?(_|$)"),
+    "phone": re.compile(r"(^|_)(phone|telephone|tel|mobile|cell|cellphone)(_|\d|$)"),
+    "first_name": re.compile(r"(^|_)(first_?name|given_name|fname|forename)(_?\d+)?$"),
+    "last_name": re.compile(r"(^|_)(last_?name|family_name|lname|surname)(_?\d+)?$"),
+    "name": re.compile(r"^((your|full|contact)_)?(full_?)?name(_?\d+)?$"),
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer, its value already plain (text, number, bool, list or dict)."""
+
+    key: str                     # the stable ref, or the slug of the label; becomes a key of `fields`
+    value: Any
+    label: str | None = None     # the question as the respondent saw it (used to recognise email etc.)
+    role: str | None = None      # "email" or "phone" when the provider typed the question
+
+
+def slugify(text: str) -> str:
+    """`"Company size?"` -> `"company_size"`: lower case, accents folded, runs of other characters -> `_`."""
+    folded = unicodedata.normalize("NFKD", text)
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return re.sub(r"[\W_]+", "_", folded.lower()).strip("_")
+
+
+def is_blank(value: Any) -> bool:
+    """None, blank text, or a list/dict holding only blanks: an unanswered question."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple)):
+        return all(is_blank(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(is_blank(v) for v in value.values())
+    return False
+
+
+def text(value: Any) -> str | None:
+    """Trimmed text for a scalar (numbers become text, e.g. a phone sent as a number); None if blank."""
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        return None
+    out = str(value).strip()
+    return out or None
+
+
+def join_text(*parts: Any) -> str | None:
+    """The non-blank parts joined by a space (`first` + `last` -> name); None when all are blank."""
+    words = [t for t in (text(p) for p in parts) if t]
+    return " ".join(words) or None
+
+
+def number(value: Any) -> Any:
+    """`"3"` -> 3, `"2.5"` -> 2.5 for questions the provider says are numeric; other values unchanged."""
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+        return float(value) if "." in value else int(value)
+    return value
+
+
+def boolean(value: Any) -> Any:
+    """`"true"`/`"on"`/`"yes"` -> True, `"false"`/`"off"`/`"no"` -> False for typed checkboxes."""
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    return value
+
+
+def readable_ref(ref: Any) -> str | None:
+    """A form author's ref (`company_size`); None for an auto-generated UUID ref, which says nothing."""
+    ref_text = text(ref)
+    return None if ref_text is None or _UUID.fullmatch(ref_text) else ref_text
+
+
+def iso_from_epoch(seconds: float) -> str:
+    """Unix seconds -> `2024-05-01T10:03:12Z` (milliseconds kept when present)."""
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def delivery_id(*parts: Any) -> str | None:
+    """`provider:part:part` when every part is known, else None (the ingress then hashes the body)."""
+    texts = [text(p) for p in parts]
+    return ":".join(t for t in texts if t) if all(texts) else None
+
+
+def ignored(provider_type: Any, reason: str) -> AdaptedEvent:
+    """An event type the adapter does not handle: answered 200 so the provider stops retrying."""
+    safe = _TYPE_UNSAFE.sub("_", str(provider_type or "unknown"))[:128] or "unknown"
+    return AdaptedEvent(type=safe, data={}, ignored=True, ignored_reason=reason)
+
+
+def unhandled(payload: Any, type_key: str, handled: Iterable[str], provider: str) -> AdaptedEvent | None:
+    """The ignored event for an unhandled `payload[type_key]`; None when handled (or absent: 422 later)."""
+    event_type = payload.get(type_key) if isinstance(payload, Mapping) else None
+    handled = tuple(handled)
+    if isinstance(event_type, str) and event_type not in handled:
+        return ignored(event_type, f"{provider} event {event_type!r} is not handled "
+                                   f"(handled: {', '.join(handled)})")
+    return None
+
+
+def flat_answers(values: Mapping[str, Any]) -> list[Answer]:
+    """Answers from a flat `{label: value}` object; a one-element list (Sheets' namedValues) is unwrapped."""
+    out = []
+    for label, value in values.items():
+        if label == FILES_KEY:
+            continue
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        out.append(Answer(key=slugify(label) or label, value=value, label=label))
+    return out
+
+
+def form_data(answers: Iterable[Answer], *, options: Mapping[str, Any],
+              known: Mapping[str, Any] | None = None, hidden: Mapping[str, Any] | None = None,
+              variables: Mapping[str, Any] | None = None,
+              form_id: Any = None, form_name: Any = None, submission_id: Any = None,
+              submitted_at: Any = None) -> dict[str, Any]:
+    """The normalized `data` of a form-like event (see the module docstring for the shape)."""
+    answer_list = [a for a in answers if not is_blank(a.value)]
+    field_values: dict[str, Any] = {}
+    for a in answer_list:
+        key = a.key or "answer"
+        unique, n = key, 1
+        while unique in field_values:
+            n += 1
+            unique = f"{key}_{n}"
+        field_values[unique] = a.value
+    person = _person(answer_list, field_values, options, known or {})
+    data: dict[str, Any] = {k: v for k, v in person.items() if v is not None}
+    data["fields"] = field_values
+    data["hidden"] = {k: v for k, v in (hidden or {}).items() if not is_blank(v)}
+    kept_variables = {k: v for k, v in (variables or {}).items() if not is_blank(v)}
+    if kept_variables:
+        data["variables"] = kept_variables
+    for key, value in (("form_id", form_id), ("form_name", form_name), ("submission_id", submission_id),
+                       ("submitted_at", submitted_at)):
+        if text(value) is not None:
+            data[key] = text(value)
+    return data
+
+
+def _person(answers: list[Answer], field_values: Mapping[str, Any], options: Mapping[str, Any],
+            known: Mapping[str, Any]) -> dict[str, str | None]:
+    field_map = options.get("field_map") or {}
+    person: dict[str, str | None] = {}
+    for role in PERSON_KEYS:
+        mapped = field_map.get(role) if isinstance(field_map, Mapping) else None
+        candidates = [field_values.get(slugify(str(mapped))) if mapped else None, known.get(role)]
+        candidates += [a.value for a in answers if a.role == role]
+        candidates += [a.value for a in answers if _looks_like(role, a)]
+        person[role] = next((v for v in (_clean(role, c) for c in candidates) if v), None)
+    if not person["name"]:
+        person["name"] = join_text(person["first_name"], person["last_name"])
+    return person
+
+
+def _looks_like(role: str, answer: Answer) -> bool:
+    pattern = _KEY_PATTERNS[role]
+    return bool(pattern.search(answer.key) or (answer.label and pattern.search(slugify(answer.label))))
+
+
+def _clean(role: str, value: Any) -> str | None:
+    """The value as text if it can be this role's value (an email needs an @, a phone 6+ digits)."""
+    value_text = text(value)
+    if value_text is None:
+        return None
+    if role == "email":
+        return value_text if _EMAIL_VALUE.fullmatch(value_text) else None
+    if role == "phone":
+        return value_text if len(re.sub(r"\D", "", value_text)) >= 6 else None
+    return value_text
+
+
+class OpenSchema(Schema):
+    """A provider schema: names the keys an adapter relies on and lets every other key through."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class Id(fields.Field[str]):
+    """An identifier sent as text or as a number; loaded as text."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValidationError("must be text or a number")
+        return str(value)
+
+
+def load(schema: Schema, payload: Any) -> dict[str, Any]:
+    """Validate a provider payload with its schema; 422 naming each bad field (dotted path) otherwise."""
+    try:
+        return schema.load(payload)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise PayloadInvalid(_flatten(exc.messages)) from None
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(messages, Mapping):
+        return {prefix or "_body": messages if isinstance(messages, list) else [str(messages)]}
+    out: dict[str, Any] = {}
+    for key, value in messages.items():
+        name = (prefix or "_body") if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+        out.update(_flatten(value, name))
+    return out
