@@ -1,6 +1,7 @@
 """Adapter registry: one small module per provider, a dispatch table here.
 
-Each provider module defines `ADAPTER = Adapter(...)`; `get_adapter(name)` finds it.
+Each provider module defines `ADAPTER = Adapter(...)`; `get_adapter(name)` finds it. Shared shape
+(slugs, email detection, the normalized form data) lives in `common.py`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,23 @@ ADAPTER_MODULES: dict[str, str] = {
     "json": "generic_json",
     "zapier": "generic_json",
     "form": "form",
+    "typeform": "typeform",
+    "tally": "tally",
+    "jotform": "jotform",
+    "webflow": "webflow",
+    "google_forms": "google_forms",
+    "calendly": "calendly",
+    "stripe": "stripe",
+    "hubspot": "hubspot",
+    "netlify": "netlify",
+    "standard_webhooks": "standard_webhooks",
 }
 
 _cache: dict[str, Adapter] = {}
 
 
 def available_adapters() -> list[str]:
+    """The adapter names a source may use."""
     return sorted(ADAPTER_MODULES)
 
 

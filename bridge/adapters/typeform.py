@@ -1,0 +1,97 @@
+"""`typeform`: the `form_response` webhook.
+
+Each answer is `{"type": T, T: value, "field": {"id", "ref"?}}`. Its key in `fields` is the field's ref
+when the form author set a readable one, else the slug of the question title (auto-generated UUID
+refs are unreadable in rules), else the ref or the field id. Choices become their labels (a
+multi-select a list, "other" text included); numbers and booleans keep their type.
+Delivery id: `typeform:<form_id>:<token>` (the token is stable across retries).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from marshmallow import fields
+
+from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent
+from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, form_data, load, readable_ref,
+                                   slugify, text, unhandled)
+from bridge.inbound import Headers
+
+HANDLED = "form_response"
+TYPED_ROLES = {"email": "email", "phone_number": "phone"}
+
+
+class _FieldRef(OpenSchema):
+    id = Id(required=True)
+    ref = Id(load_default=None, allow_none=True)
+    title = fields.String(load_default=None, allow_none=True)
+
+
+class _Answer(OpenSchema):
+    type = fields.String(required=True)
+    field = fields.Nested(_FieldRef, required=True)
+
+
+class _Definition(OpenSchema):
+    title = fields.String(load_default=None, allow_none=True)
+    questions = fields.List(fields.Nested(_FieldRef), data_key="fields", load_default=list)
+
+
+class _Variable(OpenSchema):
+    key = fields.String(required=True)
+
+
+class _FormResponse(OpenSchema):
+    form_id = Id(required=True)
+    token = Id(required=True)
+    submitted_at = fields.String(load_default=None, allow_none=True)
+    hidden = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True)
+    variables = fields.List(fields.Nested(_Variable), load_default=list, allow_none=True)
+    definition = fields.Nested(_Definition, load_default=dict, allow_none=True)
+    answers = fields.List(fields.Nested(_Answer), load_default=list, allow_none=True)
+
+
+class _Webhook(OpenSchema):
+    event_type = fields.String(required=True)
+    form_response = fields.Nested(_FormResponse, required=True)
+
+
+def adapt_typeform(payload: Any, headers: Headers, options: Mapping[str, Any]) -> AdaptedEvent:
+    """A `form_response` -> `form.submitted`; other event types are ignored."""
+    skipped = unhandled(payload, "event_type", [HANDLED], "Typeform")
+    if skipped:
+        return skipped
+    body = load(_Webhook(), payload)
+    response = body["form_response"]
+    definition = response["definition"] or {}
+    questions = {q["id"]: q for q in definition.get("questions", [])}
+    answers = [_answer(a, questions.get(a["field"]["id"], {})) for a in response["answers"] or []]
+    variables = {v["key"]: v.get(v.get("type") or "", v.get("value")) for v in response["variables"] or []}
+    data = form_data(answers, options=options, hidden=response["hidden"], variables=variables,
+                     form_id=response["form_id"], form_name=definition.get("title"),
+                     submission_id=response["token"], submitted_at=response["submitted_at"])
+    return AdaptedEvent(type=FORM_SUBMITTED, data=data,
+                        delivery_id=delivery_id("typeform", response["form_id"], response["token"]))
+
+
+def _answer(answer: Mapping[str, Any], question: Mapping[str, Any]) -> Answer:
+    field = answer["field"]
+    ref = field.get("ref") or question.get("ref")
+    title = question.get("title")
+    key = slugify(readable_ref(ref) or title or ref or field["id"]) or field["id"]
+    kind = answer["type"]
+    return Answer(key=key, value=_value(kind, answer.get(kind)), label=title, role=TYPED_ROLES.get(kind))
+
+
+def _value(kind: str, raw: Any) -> Any:
+    """The plain value of one answer; choices become labels."""
+    if kind == "choice" and isinstance(raw, Mapping):
+        return text(raw.get("label")) or text(raw.get("other"))
+    if kind == "choices" and isinstance(raw, Mapping):
+        labels = [label for label in raw.get("labels") or [] if text(label)]
+        return labels + ([raw["other"]] if text(raw.get("other")) else [])
+    return raw
+
+
+ADAPTER = Adapter(name="typeform", adapt=adapt_typeform, accepts=("json",), description="Typeform webhooks")
