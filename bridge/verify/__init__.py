@@ -1,4 +1,13 @@
-"""Signature / authentication schemes, one module each, chosen by `verify.scheme` in a source's config."""
+"""Signature / authentication schemes, one module each, chosen by `verify.scheme` in a source's config.
+
+Every scheme compares in constant time against the raw body bytes and raises
+`VerificationFailed(check, message)`. The checks, as named in responses and metrics:
+
+    signature_missing / signature_malformed / signature_mismatch / signature_version
+    timestamp_missing / timestamp_malformed / timestamp (outside the tolerance)
+    token_missing / token_mismatch (token), credentials_missing / _malformed / _mismatch (basic)
+    id_missing, body_encoding (standard_webhooks), algorithm / issuer / body_hash (netlify)
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,16 @@ from workers.errors import ConfigError
 SCHEMES: dict[str, str] = {
     "none": "none",
     "token": "token",
+    "basic": "basic",
+    "hmac": "generic_hmac",
+    "typeform": "typeform",
+    "tally": "tally",
+    "webflow": "webflow",
+    "calendly": "calendly",
+    "stripe": "stripe",
+    "hubspot": "hubspot",
+    "netlify": "netlify",
+    "standard_webhooks": "standard_webhooks",
 }
 
 

@@ -7,7 +7,9 @@ and returns None when the request is authentic. Clocks are injected so tests can
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence
@@ -71,8 +73,32 @@ def check_timestamp(ts: float, ctx: VerifyContext, *, tolerance: int | None = No
     now = ctx.clock()
     if abs(now - ts) > window:
         raise VerificationFailed("timestamp", f"the signature timestamp is {int(now - ts)} s away from now; "
-                                 f"the allowed window is ±{window} s (replayed or stale delivery, or clock skew)")
+                                 f"the allowed window is ±{window} s (a replayed or stale delivery, "
+                                 "or clock skew)")
+
+
+def require_header(request: InboundRequest, name: str, *, check: str = "signature_missing",
+                   what: str = "signature") -> str:
+    """The header's value, stripped; VerificationFailed(check) when it is absent or empty."""
+    value = (request.headers.get(name) or "").strip()
+    if not value:
+        raise VerificationFailed(check, f"no {what}: the {name} header is missing")
+    return value
+
+
+def parse_timestamp(value: str, *, milliseconds: bool = False) -> float:
+    """A Unix time header (digits only) in seconds; VerificationFailed("timestamp_malformed") otherwise."""
+    if not re.fullmatch(r"[0-9]{1,16}", value.strip()):
+        raise VerificationFailed("timestamp_malformed", "the signature timestamp must be a Unix time in "
+                                 + ("milliseconds" if milliseconds else "seconds"))
+    return int(value) / 1000 if milliseconds else float(int(value))
+
+
+def hmac_digest(key: str | bytes, message: bytes, algorithm: str = "sha256") -> bytes:
+    """HMAC of the message; a text key is used as its UTF-8 bytes."""
+    key_bytes = key.encode() if isinstance(key, str) else key
+    return hmac.new(key_bytes, message, getattr(hashlib, algorithm)).digest()
 
 
 __all__ = ["Clock", "Verifier", "VerifyContext", "VerificationFailed", "secrets_from", "constant_time_equal",
-           "any_matches", "check_timestamp"]
+           "any_matches", "check_timestamp", "require_header", "parse_timestamp", "hmac_digest"]
