@@ -69,14 +69,14 @@ def create_sandbox_app(backend: SandboxBackend | None = None, *, rate_limit: int
 def _register_api(app: Flask, state: SandboxState) -> None:
     backend = state.backend
 
-    def caller(team_id: str, *, write: bool) -> ApiKey:
+    def caller(team_id: str, *, write: bool) -> None:
+        """401, then the key's rate limit (429), then team and key type (403)."""
         key = backend.authenticate(_bearer_token(request.headers.get("Authorization")))
         g.api_key = key
         wait = state.limiter.hit(key.key)
         if wait is not None:
             raise errors.rate_limited(wait)
         backend.authorize(key, team_id, write=write)
-        return key
 
     @app.get(CUSTOMERS)
     def list_customers(team_id: str) -> Response:
@@ -111,7 +111,7 @@ def _register_api(app: Flask, state: SandboxState) -> None:
     @app.before_request
     def apply_faults() -> Response | None:
         g.started = time.perf_counter()
-        g.request_id = f"req_{uuid.uuid4().hex[:24]}"
+        g.request_id = _new_request_id()
         if not request.path.startswith(API_PREFIX):
             return None
         decision = state.faults.decide(request.method, request.path, request.get_data(as_text=True))
@@ -153,6 +153,10 @@ def _register_api(app: Flask, state: SandboxState) -> None:
         return _error(SandboxError(500, "api_error", "internal_error", "Internal server error"))
 
 
+def _new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex[:24]}"
+
+
 def _bearer_token(header: str | None) -> str | None:
     if not header:
         return None
@@ -185,7 +189,7 @@ def _error(exc: SandboxError) -> Response:
     error: dict[str, Any] = {"type": exc.type, "code": exc.code, "message": exc.message}
     if exc.doc_url:
         error["doc_url"] = exc.doc_url
-    error["request_id"] = g.get("request_id") or f"req_{uuid.uuid4().hex[:24]}"
+    error["request_id"] = g.get("request_id") or _new_request_id()
     response = jsonify({"success": False, "error": error, "meta": {"timestamp": iso_timestamp(time.time())}})
     response.status_code = exc.status
     response.headers.update(exc.headers)

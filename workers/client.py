@@ -22,7 +22,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -139,10 +139,8 @@ class CstarClient:
                 params[name] = value
         data, meta = self._call("GET", self._customers_path, params=params, valid=_is_page)
         pagination = meta["pagination"]
-        return CustomerPage(items=data, page=int(pagination.get("page", page)),
-                            page_size=int(pagination.get("pageSize", page_size)),
-                            total=int(pagination.get("total", len(data))),
-                            total_pages=int(pagination.get("totalPages", 1)),
+        return CustomerPage(items=data, page=pagination["page"], page_size=pagination["pageSize"],
+                            total=pagination["total"], total_pages=pagination["totalPages"],
                             request_id=meta.get("requestId"))
 
     def iter_customers(self, *, status: str | None = None, sentiment: str | None = None,
@@ -164,23 +162,19 @@ class CstarClient:
 
     def get_customer(self, customer_id: str) -> dict[str, Any]:
         """The full customer (tags, notes, metadata included)."""
-        data, _ = self._call("GET", self._customer_path(customer_id))
-        return data
+        return self._call_for_object("GET", self._customer_path(customer_id))
 
     def create_customer(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST a new customer (name and email required); the created customer."""
-        data, _ = self._call("POST", self._customers_path, body=body)
-        return data
+        return self._call_for_object("POST", self._customers_path, body)
 
     def update_customer(self, customer_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """PATCH the given fields (tags replace, metadata merges); the updated customer."""
-        data, _ = self._call("PATCH", self._customer_path(customer_id), body=body)
-        return data
+        return self._call_for_object("PATCH", self._customer_path(customer_id), body)
 
     def delete_customer(self, customer_id: str) -> dict[str, Any]:
         """DELETE the customer; the API's `{"deleted": true}`."""
-        data, _ = self._call("DELETE", self._customer_path(customer_id))
-        return data
+        return self._call_for_object("DELETE", self._customer_path(customer_id))
 
     def find_by_email(self, email: str) -> dict[str, Any] | None:
         """The list item of the customer with exactly this email (case-insensitive), or None.
@@ -213,6 +207,11 @@ class CstarClient:
         if not customer_id:
             raise ValueError("customer_id is empty")
         return f"{self._customers_path}/{quote(customer_id, safe='')}"
+
+    def _call_for_object(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A call whose `data` is one object (a customer, or `{"deleted": true}`)."""
+        data, _ = self._call(method, path, body=body)
+        return cast("dict[str, Any]", data)
 
     def _call(self, method: str, path: str, *, params: Mapping[str, str | int] | None = None,
               body: Mapping[str, Any] | None = None,
@@ -253,9 +252,11 @@ class CstarClient:
 
 
 def _is_page(envelope: Mapping[str, Any]) -> bool:
+    """A list answer: `data` is a list and `meta.pagination` has the four integers."""
     meta = envelope.get("meta")
-    return isinstance(envelope["data"], list) and isinstance(meta, dict) \
-        and isinstance(meta.get("pagination"), dict)
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    return isinstance(envelope["data"], list) and isinstance(pagination, dict) and all(
+        isinstance(pagination.get(k), int) for k in ("page", "pageSize", "total", "totalPages"))
 
 
 def _read_envelope(response: httpx.Response) -> dict[str, Any] | None:

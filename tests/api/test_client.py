@@ -460,3 +460,17 @@ def test_from_config_uses_the_configured_team_key_and_timeouts(sb: SandboxProces
     with CstarClient.from_config(cfg, read_timeout=2.0) as slow:
         sb.set_faults([{"action": "latency", "latency_ms": 300, "times": 1}])
         assert slow.list_customers().total == 0
+
+
+def test_a_2xx_that_lacks_what_the_call_needs_is_api_unexpected_status() -> None:
+    # No sandbox answers like this; an injected transport stands in for a misbehaving proxy.
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == f"Bearer {SK}"
+        return httpx.Response(200, json={"success": True, "data": [], "meta": {"requestId": "req_1"}})
+
+    records: list[CallRecord] = []
+    with CstarClient("https://api.test", "team_dev", SK, transport=httpx.MockTransport(handler),
+                     on_response=records.append) as c, pytest.raises(ApiUnexpectedStatus) as caught:
+        c.list_customers()
+    assert caught.value.status == 200 and "envelope" in caught.value.message
+    assert [(r.status, r.error) for r in records] == [(200, "ApiUnexpectedStatus")]
