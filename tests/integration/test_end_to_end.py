@@ -109,7 +109,7 @@ def test_event_api_shows_trace_changes_and_calls(stack):
     assert resp.status_code == 200
     ev = resp.get_json()["data"]
     assert ev["status"] == "done"
-    assert ev["matched"] == ["lead"]
+    assert ev["matched"] == ["lead", "json-details"]
     assert ev["changes"][0]["action"] == "created"
     assert [c["method"] for c in ev["calls"]] == ["GET", "POST"]  # search by email, then create
     assert isinstance(ev["trace"], list) and ev["trace"]
