@@ -80,7 +80,8 @@ def _create(plan: CustomerPlan, note_marker: str | None) -> Change:
     metadata = {k: v for k, v in plan.set_metadata.items() if k not in plan.remove_metadata}
     if metadata:
         body["metadata"] = metadata
-    update = {k: plan.fields[k] for k in API_DEFAULTS if k in plan.fields and plan.fields[k] != API_DEFAULTS[k]}
+    update = {k: plan.fields[k] for k, default in API_DEFAULTS.items()
+              if plan.fields.get(k, default) != default}
     return Change(create=body, update=update or None, tags_changed=bool(tags), notes_appended=notes)
 
 
@@ -130,8 +131,7 @@ def apply_change(current: Mapping[str, Any] | None, change: Change) -> dict[str,
     """The customer as the API would hold it after `change` (for rule tests and `simulate`)."""
     state: dict[str, Any] | None = dict(current) if current is not None else None
     if change.create is not None:
-        state = {"status": API_DEFAULTS["status"], "sentiment": API_DEFAULTS["sentiment"], "tags": [], "notes": "",
-                 "metadata": {}, **change.create}
+        state = {**API_DEFAULTS, "tags": [], "notes": "", "metadata": {}, **change.create}
     if state is None or change.update is None:
         return state
     for key, value in change.update.items():

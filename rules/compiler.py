@@ -48,18 +48,19 @@ class FileCompiler:
         self.building: list[str] = []
         self.used_lists: set[str] = set()
         self.used_conditions: set[str] = set()
+        self.declared_vars: list[str] | None = None  # the current rule's vars; None in named conditions
 
     def compile(self) -> CompiledFile:
         """Every rule and test that validated, compiled."""
         built = [(index, self.rule(index, data)) for index, data in self.shape.rules]
         for name in self.shape.conditions:
             self.condition_named(name, ("conditions", name), None)
-            if name not in self.used_conditions:
-                self.report.warning(self.doc.locate(("conditions", name), key=True),
-                                    f"condition {name!r} is never used")
-        for name in self.shape.lists:
-            if name not in self.used_lists:
-                self.report.warning(self.doc.locate(("lists", name), key=True), f"list {name!r} is never used")
+        if not any(d.is_error for d in self.report.diagnostics):  # after an error, "unused" is mostly noise
+            for section, used in (("conditions", self.used_conditions), ("lists", self.used_lists)):
+                for name in getattr(self.shape, section):
+                    if name not in used:
+                        self.report.warning(self.doc.locate((section, name), key=True),
+                                            f"{section[:-1]} {name!r} is never used")
         tests = [self.test(index, data) for index, data in self.shape.tests]
         rules = [(index, rule) for index, rule in built if rule is not None]
         return CompiledFile(self.name, [rule for _, rule in rules], tests, self.report, self.doc,
@@ -80,8 +81,9 @@ class FileCompiler:
 
     def condition_ref(self, name: str, path: tuple[Any, ...], rule_id: str | None) -> Condition | None:
         if name not in self.shape.conditions:
-            self.report.error(self.doc.locate(path), f"undefined condition {name!r}"
-                              f"{did_you_mean(name, self.shape.conditions)}; define it under `conditions:`", rule_id)
+            hint = did_you_mean(name, self.shape.conditions)
+            self.report.error(self.doc.locate(path), f"undefined condition {name!r}{hint}; define it under "
+                              "`conditions:`", rule_id)
             return None
         self.used_conditions.add(name)
         if name in self.building:
@@ -94,7 +96,9 @@ class FileCompiler:
     def condition_named(self, name: str, path: tuple[Any, ...], rule_id: str | None) -> Condition | None:
         if name not in self.named:
             self.building.append(name)
+            outer, self.declared_vars = self.declared_vars, None  # shared by rules with different vars
             self.named[name] = self.condition(self.shape.conditions[name], ("conditions", name), None)
+            self.declared_vars = outer
             self.building.pop()
         return self.named[name]
 
@@ -107,15 +111,23 @@ class FileCompiler:
         value, list_name = tree.get("value"), tree.get("list_name")
         if list_name is not None:
             if list_name not in self.shape.lists:
-                self.report.error(self.doc.locate(path + ("list",)), f"undefined list {list_name!r}"
-                                  f"{did_you_mean(list_name, self.shape.lists)}; define it under `lists:`", rule_id)
+                hint = did_you_mean(list_name, self.shape.lists)
+                self.report.error(self.doc.locate(path + ("list",)), f"undefined list {list_name!r}{hint}; "
+                                  "define it under `lists:`", rule_id)
                 return None
             self.used_lists.add(list_name)
             value = list(self.shape.lists[list_name])
             problem = check_value(op.name, value)
             if problem:
-                self.report.error(self.doc.locate(path + ("list",)), f"list {list_name!r}: {problem}", rule_id)
+                self.report.error(self.doc.locate(path + ("list",)), f"list {list_name!r}: {problem}",
+                                  rule_id)
                 return None
+        parts = tree["field"].split(".")
+        declared = self.declared_vars
+        if parts[0] == "vars" and len(parts) > 1 and declared is not None and parts[1] not in declared:
+            self.report.error(self.doc.locate(path + ("field",)), f"vars.{parts[1]} is not declared in this "
+                              f"rule's vars{did_you_mean(parts[1], declared)}", rule_id)
+            return None
         if op.takes == "regex" and _NESTED_QUANTIFIER.search(str(value)):
             self.report.warning(self.doc.locate(path + ("value",)), "nested quantifiers like (a+)+ can take "
                                 "exponential time on unlucky input; simplify the pattern", rule_id)
@@ -126,11 +138,14 @@ class FileCompiler:
         """One compiled rule, or None when something in it is wrong."""
         base, rule_id = ("rules", index), data["id"]
         errors_before = len(self.report.diagnostics)
-        condition = self.condition(data["condition"], base + ("if",), rule_id) if "condition" in data else None
         declared: list[str] = []
         for name, template in (data.get("vars") or {}).items():
             self.check_vars(template, declared, base + ("vars", name), rule_id)
             declared.append(name)
+        self.declared_vars = declared
+        condition = None
+        if "condition" in data:
+            condition = self.condition(data["condition"], base + ("if",), rule_id)
         customer = data.get("customer") or {}
         email, name = customer.get("email", DEFAULT_EMAIL), customer.get("name", DEFAULT_NAME)
         for key, template in (("email", email), ("name", name)):
@@ -142,12 +157,8 @@ class FileCompiler:
             for template in _templates(item["value"]):
                 self.check_vars(template, declared, path + (item["kind"],), rule_id)
             actions.append(Action(item["kind"], item["value"], action_if, self.doc.locate(path).line))
+        self.declared_vars = None
         conditions = [c for c in [condition] + [a.condition for a in actions] if c is not None]
-        for c in conditions:
-            for field_path in c.paths():
-                if field_path[0] == "vars" and len(field_path) > 1 and field_path[1] not in declared:
-                    self.report.error(self.doc.locate(base), f"condition reads vars.{field_path[1]}, which this "
-                                      f"rule does not declare{did_you_mean(field_path[1], declared)}", rule_id)
         if any(d.is_error for d in self.report.diagnostics[errors_before:]):
             return None
         reads_customer = any(p[0] == "customer" for c in conditions for p in c.paths()) or any(
@@ -168,7 +179,8 @@ class FileCompiler:
 
     def test(self, index: int, data: dict[str, Any]) -> RuleTest:
         """One test, with plain data."""
-        return RuleTest(self.name, self.doc.locate(("tests", index)).line, data["name"], to_plain(data["event"]),
+        line = self.doc.locate(("tests", index)).line
+        return RuleTest(self.name, line, data["name"], to_plain(data["event"]),
                         to_plain(data.get("customer")), to_plain(data["expect"]))
 
 
@@ -194,8 +206,8 @@ def check_across_files(files: Iterable[CompiledFile], shapes: dict[str, FileShap
             key = rule_id.lower()
             if key in seen:
                 first_file, first_line = seen[key]
-                compiled.report.error(loc, f"duplicate rule id {rule_id!r} (first defined at {first_file}:{first_line})",
-                                      rule_id)
+                compiled.report.error(loc, f"duplicate rule id {rule_id!r} (first defined at "
+                                           f"{first_file}:{first_line})", rule_id)
             else:
                 seen[key] = (compiled.name, loc.line)
     stopper: Rule | None = None
@@ -203,8 +215,9 @@ def check_across_files(files: Iterable[CompiledFile], shapes: dict[str, FileShap
         for rule in compiled.rules:
             if stopper is not None:
                 compiled.report.warning(compiled.doc.locate(("rules", compiled.rule_index[rule.id], "id")),
-                                        f"never evaluated: rule {stopper.id!r} always matches and stops", rule.id)
-            elif rule.enabled and rule.stop and rule.condition is None and rule.sources is None and rule.types is None:
+                                        f"never evaluated: rule {stopper.id!r} always matches and stops",
+                                        rule.id)
+            elif rule.enabled and rule.stop and rule.condition is None and rule.sources is rule.types is None:
                 stopper = rule
     for compiled in files:
         for index, data in shapes[compiled.name].tests:

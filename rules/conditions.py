@@ -56,7 +56,9 @@ class Leaf:
             else:
                 passed = outcome
                 words = op.passes if passed else op.fails
-                reason = f"{shown(actual)} {words}" if op.takes == "nothing" else f"{shown(actual)} {words} {shown(self.raw)}"
+                reason = f"{shown(actual)} {words}"
+                if op.takes != "nothing":
+                    reason += f" {shown(self.raw)}"
         trace: dict[str, Any] = {"field": self.field, "op": op.name}
         if op.takes != "nothing":
             trace["expected"] = preview(self.raw)

@@ -33,7 +33,8 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
-        return {"matched": list(self.matched), "plans": [p.to_dict() for p in self.plans], "trace": self.trace}
+        return {"matched": list(self.matched), "plans": [p.to_dict() for p in self.plans],
+                "trace": self.trace}
 
 
 def _render_action(action: Action, scope: Mapping[str, Any]) -> Any:
@@ -118,9 +119,13 @@ class _Run:
         if isinstance(email, RenderError):
             entry["skipped"] = f"customer email: {email.reason}"
             return entry, False
-        email = email.strip() if isinstance(email, str) else ""
+        if not isinstance(email, str):
+            entry["skipped"] = f"customer email is not text: {preview(email)!r}"
+            return entry, False
+        email = email.strip()
         if not _EMAIL.match(email):
-            entry["skipped"] = f"customer email {email!r} is not an email address" if email else "customer email is empty"
+            entry["skipped"] = (f"customer email {email!r} is not an email address" if email
+                                else "customer email is empty")
             return entry, False
         key = email.lower()
         entry["customer"] = email
@@ -170,8 +175,11 @@ def _lower(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) else None
 
 
-def evaluate(ruleset: Ruleset, event: Mapping[str, Any], customers: Mapping[str, Mapping[str, Any]] | None = None,
-             *, now: datetime | None = None) -> Evaluation:
+Customers = Mapping[str, Mapping[str, Any]]
+
+
+def evaluate(ruleset: Ruleset, event: Mapping[str, Any], customers: Customers | None = None, *,
+             now: datetime | None = None) -> Evaluation:
     """Evaluate every rule against one event and the customers as read (keyed by lower-cased email)."""
     run = _Run(event, customers, now)
     matched: list[str] = []

@@ -62,8 +62,8 @@ def trace_lines(evaluation: Evaluation) -> Iterator[str]:
                 yield from condition_lines(action["if"], "        if ")
         for override in entry.get("overrides") or []:
             what = next(k for k in ("tag", "field", "metadata") if k in override)
-            yield (f"    ! {what} {override[what]!r}: {_json(override['was'])} from rule {override['by_rule']} "
-                   f"replaced by {_json(override['now'])}")
+            yield (f"    ! {what} {override[what]!r}: {_json(override['was'])} from rule "
+                   f"{override['by_rule']} replaced by {_json(override['now'])}")
         if entry.get("stop"):
             yield "    stop: later rules are not evaluated"
 

@@ -55,7 +55,8 @@ class Text(fields.Field):
         super().__init__(**kwargs)
         self.pattern, self.hint, self.allow_empty = pattern, hint, allow_empty
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise ValidationError(f"expected text, got {describe(value)}")
         if not self.allow_empty and not value.strip():
@@ -68,7 +69,8 @@ class Text(fields.Field):
 class Flag(fields.Field):
     """true or false, nothing else."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> bool:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise ValidationError(f"expected true or false, got {describe(value)}")
         return value
@@ -86,7 +88,8 @@ class TextList(fields.Field):
         if isinstance(value, str) and self.single:
             value = [value]
         if not isinstance(value, list):
-            raise ValidationError(f"expected {'text or ' if self.single else ''}a list of texts, got {describe(value)}")
+            what = "text or a list of texts" if self.single else "a list of texts"
+            raise ValidationError(f"expected {what}, got {describe(value)}")
         if not value and not self.allow_empty:
             raise ValidationError("expected at least one item, got an empty list")
         errors = {i: [f"expected text, got {describe(v)}"] for i, v in enumerate(value)
@@ -102,7 +105,8 @@ class Mapping_(fields.Field):
     def __init__(self, values: fields.Field, *, key_pattern: re.Pattern[str] = NAME,
                  key_hint: str = "letters, digits, - and _", allow_empty: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.values, self.key_pattern, self.key_hint, self.allow_empty = values, key_pattern, key_hint, allow_empty
+        self.values, self.key_pattern, self.key_hint = values, key_pattern, key_hint
+        self.allow_empty = allow_empty
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
                      **kwargs: Any) -> dict[str, Any]:

@@ -26,7 +26,8 @@ VERSION = 1
 class Items(fields.Field):
     """A list whose items are validated one by one later (so each rule reports on its own)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[Any]:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> list[Any]:
         if not isinstance(value, list):
             raise ValidationError(f"expected a list, got {describe(value)}")
         return value
@@ -45,7 +46,8 @@ class AnyMapping(fields.Field):
 class ScalarList(fields.Field):
     """A named list: a non-empty list of texts and numbers."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> tuple[Any, ...]:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> tuple[Any, ...]:
         if not isinstance(value, list) or not value:
             raise ValidationError(f"expected a non-empty list of texts or numbers, got {describe(value)}")
         bad = {i: [f"expected text or a number, got {describe(v)}"] for i, v in enumerate(value)
@@ -57,7 +59,8 @@ class ScalarList(fields.Field):
 
 def _version(value: Any) -> None:
     if value != VERSION or isinstance(value, bool):
-        raise ValidationError(f"unsupported version {describe(value)}; this bridge reads `version: {VERSION}`")
+        shown = describe(value) if isinstance(value, (bool, list, dict)) or value is None else value
+        raise ValidationError(f"unsupported version {shown!r}; this bridge reads `version: {VERSION}`")
 
 
 class FileSchema(StrictSchema):
@@ -158,8 +161,8 @@ def check_file(doc: YamlDocument, report: Reporter) -> FileShape:
 
     root = doc.root
     if not isinstance(root, dict):
-        report.error(doc.locate(()), f"a rule file is a mapping with version, lists, conditions, rules and tests; "
-                                     f"got {describe(root)}")
+        report.error(doc.locate(()), "a rule file is a mapping with version, lists, conditions, rules and "
+                                     f"tests; got {describe(root)}")
         return shape
     top = run(FileSchema(), root, (), partial=True) or {}
     for section, entry_field, target in (("lists", ScalarList(), shape.lists),
@@ -194,6 +197,7 @@ def _report(doc: YamlDocument, problems: list[tuple[Loc, str, str | None]], repo
             message = f"{surprise.explanation}; quote it if you mean the text: \"{surprise.text}\""
         report.error(loc, message, rule_id)
     for loc, surprise in surprises.items():
+        quote = f"{surprise.explanation}; quote it if you mean the text: \"{surprise.text}\""
         if loc in explained:
             continue
         rule_id = _rule_id(doc.root["rules"][surprise.path[1]]) if surprise.path[:1] == ("rules",) \
@@ -201,6 +205,6 @@ def _report(doc: YamlDocument, problems: list[tuple[Loc, str, str | None]], repo
         if surprise.path and surprise.path[-1] in BOOL_KEYS and isinstance(surprise.value, bool):
             report.warning(loc, f"{surprise.explanation}; write {str(surprise.value).lower()}", rule_id)
         elif surprise.path[:1] == ("tests",):
-            report.warning(loc, f"{surprise.explanation}; quote it if you mean the text: \"{surprise.text}\"")
+            report.warning(loc, quote)
         else:
-            report.error(loc, f"{surprise.explanation}; quote it if you mean the text: \"{surprise.text}\"", rule_id)
+            report.error(loc, quote, rule_id)

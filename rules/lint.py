@@ -37,7 +37,8 @@ def find_rule_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Diagn
         elif glob.has_magic(text):
             matches = [Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()]
             if not matches:
-                problems.append(Diagnostic(text, START.line, START.col, "error", "no rule files match this pattern"))
+                problems.append(Diagnostic(text, START.line, START.col, "error",
+                                           "no rule files match this pattern"))
             found += matches
         else:
             problems.append(Diagnostic(text, START.line, START.col, "error", "no such file or directory"))
@@ -54,7 +55,7 @@ def _read(path: Path) -> tuple[str | None, Diagnostic | None]:
 
 
 def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]]:
-    """Compile (file name, text) pairs into a Ruleset plus every diagnostic (the ruleset is unusable on errors)."""
+    """Compile (file name, text) pairs into a Ruleset and every diagnostic (unusable if there are errors)."""
     compiled: list[CompiledFile] = []
     shapes: dict[str, FileShape] = {}
     reports: list[Reporter] = []
@@ -75,7 +76,8 @@ def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]
     ruleset = Ruleset(
         rules=rules, files=tuple(name for name, _ in sources),
         needs_customer=any(r.reads_customer for r in rules if r.enabled), fingerprint=digest.hexdigest(),
-        warnings=tuple(d for d in diagnostics if not d.is_error), tests=tuple(t for c in compiled for t in c.tests))
+        warnings=tuple(d for d in diagnostics if not d.is_error),
+        tests=tuple(t for c in compiled for t in c.tests))
     return ruleset, diagnostics
 
 

@@ -22,6 +22,7 @@ from rules.diagnostics import START, Loc, Reporter
 
 MAX_VALUES = 200_000  # aliases can expand a small file into a huge one ("billion laughs")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_CONTAINER_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 _NUMBER_SURPRISE = re.compile(r"^[-+]?0[0-9_]|_|:|^[-+]?0[xXbB]|inf|nan", re.IGNORECASE)
 
 Path = tuple[Any, ...]
@@ -122,9 +123,13 @@ class _Builder:
     def build(self, node: Node, path: Path) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise _TooLarge(_mark(node))
+            raise _TooLarge()
         if id(node) in self.active:
             self.report.error(_mark(node), "a recursive alias cannot be used in a rule file")
+            return None
+        if isinstance(node, (MappingNode, SequenceNode)) and node.tag not in _CONTAINER_TAGS:
+            self.report.error(_mark(node), f"unsupported tag {node.tag!r}: rule files hold plain lists and "
+                                           "mappings")
             return None
         if isinstance(node, MappingNode):
             self.active.add(id(node))
@@ -149,7 +154,8 @@ class _Builder:
         mapping = YamlMap(_mark(node))
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                self.report.error(_mark(key_node), "YAML merge keys (<<) are not supported; write the keys out")
+                self.report.error(_mark(key_node), "YAML merge keys (<<) are not supported; write the keys "
+                                                   "out")
                 continue
             if not isinstance(key_node, ScalarNode):
                 self.report.error(_mark(key_node), "a key must be text, not a list or mapping")
@@ -171,6 +177,10 @@ class _Builder:
         except yaml.constructor.ConstructorError as exc:
             self.report.error(_mark(node), f"cannot read this value: {exc.problem}")
             return None
+        except Exception as exc:  # noqa: BLE001 - PyYAML's converters raise anything (2024-13-45, !!bool maybe)
+            self.report.error(_mark(node), f"cannot read {node.value!r}: {exc}; quote it if you mean the "
+                                           "text")
+            return None
         explanation = _surprise_explanation(node, value)
         if explanation:
             self.surprises.append(Surprise(path, _mark(node), node.value, value, explanation))
@@ -178,40 +188,55 @@ class _Builder:
 
 
 class _TooLarge(Exception):
-    def __init__(self, loc: Loc) -> None:
-        self.loc = loc
+    """More values than MAX_VALUES: aliases expanding into a huge document."""
+
+
+def _syntax_error(exc: yaml.YAMLError, text: str, report: Reporter) -> None:
+    """Report a YAML error where the parser saw it (and where the construct it was reading began)."""
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow, before any parsing
+        before = text[:exc.position]
+        loc = Loc(before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        report.error(loc, f"YAML syntax error: {exc.reason} (character #x{exc.character:04x} is not allowed)"
+                     if isinstance(exc.character, int) else f"YAML syntax error: {exc.reason}")
+        return
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        report.error(START, f"YAML syntax error: {exc}")
+        return
+    mark = exc.problem_mark or exc.context_mark
+    loc = Loc(mark.line + 1, mark.column + 1) if mark else START
+    if "another document" in (exc.problem or ""):
+        report.error(loc, "a rule file holds one YAML document; found a second one (---)")
+        return
+    started = exc.context_mark if exc.context_mark and exc.context_mark != mark else None
+    where = f" that starts at {started.line + 1}:{started.column + 1}" if started else ""
+    context = f" ({exc.context}{where})" if exc.context else ""
+    report.error(loc, f"YAML syntax error: {exc.problem or 'invalid YAML'}{context}")
 
 
 def load_yaml(text: str, report: Reporter) -> YamlDocument | None:
     """Parse one rule file; problems go to `report`, and None comes back when nothing is usable."""
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
-        try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            loc = Loc(mark.line + 1, mark.column + 1) if mark else START
-            if "another document" in (exc.problem or ""):
-                report.error(loc, "a rule file holds one YAML document; found a second one (---)")
-            else:
-                context = f" ({exc.context})" if exc.context else ""
-                report.error(loc, f"YAML syntax error: {exc.problem or 'invalid YAML'}{context}")
-            return None
-        except yaml.YAMLError as exc:
-            report.error(START, f"YAML syntax error: {exc}")
-            return None
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()
         if node is None:
             report.error(START, "the file is empty; expected a mapping with `version: 1`")
             return None
         builder = _Builder(loader, report)
-        try:
-            root = builder.build(node, ())
-        except _TooLarge as exc:
-            report.error(exc.loc, f"the file expands to more than {MAX_VALUES} values (aliases?)")
-            return None
+        root = builder.build(node, ())
         return YamlDocument(root, builder.surprises)
+    except yaml.YAMLError as exc:
+        _syntax_error(exc, text, report)
+        return None
+    except _TooLarge:
+        report.error(START, f"the file expands to more than {MAX_VALUES} values (aliases?)")
+        return None
+    except RecursionError:
+        report.error(START, "the file nests too deeply")
+        return None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def to_plain(value: Any) -> Any:

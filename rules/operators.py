@@ -60,9 +60,10 @@ def _not_comparable(actual: Any, expected: Scalar) -> str:
 def _scalar_only(actual: Any) -> str | None:
     if is_scalar(actual):
         return None
-    kind = "a list" if isinstance(actual, (list, tuple)) else "a mapping" if isinstance(actual, dict) else "not a value"
-    hint = " (use has_any, has_all or has_none for lists)" if kind == "a list" else ""
-    return f"the field is {kind}{hint}"
+    if isinstance(actual, (list, tuple)):
+        return "the field is a list (use has_any, has_all or has_none for lists)"
+    kind = "a mapping" if isinstance(actual, dict) else "not a value"
+    return f"the field is {kind}"
 
 
 def _eq(actual: Any, expected: Scalar, cs: bool) -> bool | str:
@@ -98,7 +99,8 @@ def _text(actual: Any, cs: bool) -> str | None:
     return None if text is None else fold(text, cs)
 
 
-def _texts(test: Callable[[str, str], bool], negate: bool = False) -> Callable[[Any, tuple[str, ...], bool], bool | str]:
+def _texts(test: Callable[[str, str], bool],
+           negate: bool = False) -> Callable[[Any, tuple[str, ...], bool], bool | str]:
     def check(actual: Any, expected: tuple[str, ...], cs: bool) -> bool | str:
         text = _text(actual, cs)
         if text is None:
@@ -178,7 +180,8 @@ class Operator:
     text: bool = False  # case_sensitive applies
 
 
-def _op(name: str, takes: str, test: Callable[..., bool | str], passes: str, fails: str, text: bool = False) -> Operator:
+def _op(name: str, takes: str, test: Callable[..., bool | str], passes: str, fails: str,
+        text: bool = False) -> Operator:
     return Operator(name, takes, test, passes, fails, text)
 
 

@@ -44,9 +44,10 @@ class CustomerPlan:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {"email": self.email, "key": self.key, "name": self.name, "create": self.create,
-                "add_tags": list(self.add_tags), "remove_tags": list(self.remove_tags), "notes": list(self.notes),
-                "set_metadata": dict(self.set_metadata), "remove_metadata": list(self.remove_metadata),
-                "fields": dict(self.fields), "rules": list(self.rules)}
+                "add_tags": list(self.add_tags), "remove_tags": list(self.remove_tags),
+                "notes": list(self.notes), "set_metadata": dict(self.set_metadata),
+                "remove_metadata": list(self.remove_metadata), "fields": dict(self.fields),
+                "rules": list(self.rules)}
 
 
 class PlanBuilder:
@@ -88,13 +89,14 @@ class PlanBuilder:
             folded = tag.casefold()
             earlier = self.tags.pop(folded, None)
             if earlier and earlier[1] != add:
-                overrides.append({"tag": earlier[0], "by_rule": earlier[2], "was": "add" if earlier[1] else "remove",
-                                  "now": "add" if add else "remove"})
+                was, now = ("add", "remove") if earlier[1] else ("remove", "add")
+                overrides.append({"tag": earlier[0], "by_rule": earlier[2], "was": was, "now": now})
             self.tags[folded] = (earlier[0] if earlier else tag, add, rule_id)
         return overrides
 
     @staticmethod
-    def _set(target: dict[str, tuple[Any, str]], what: str, key: str, value: Any, rule_id: str) -> list[dict[str, Any]]:
+    def _set(target: dict[str, tuple[Any, str]], what: str, key: str, value: Any,
+             rule_id: str) -> list[dict[str, Any]]:
         earlier = target.get(key)
         target[key] = (value, rule_id)
         if earlier is None or earlier[0] == value and type(earlier[0]) is type(value):

@@ -39,6 +39,7 @@ ACTIONS = ("add_tags", "remove_tags", "set_metadata", "remove_metadata", "add_no
 ACTION_ALIASES = {"add_tag": "add_tags", "tag": "add_tags", "tags": "add_tags", "remove_tag": "remove_tags",
                   "untag": "remove_tags", "metadata": "set_metadata", "note": "add_note", "notes": "add_note",
                   "status": "set_status", "sentiment": "set_sentiment", "name": "set_name"}
+_METADATA_KEY = re.compile(r"^\S(.*\S)?$")
 _NUMBER_TEXT = re.compile(r"^\s*[-+]?\d+(\.\d+)?\s*$")
 
 
@@ -60,12 +61,15 @@ def check_value(op: str, value: Any) -> str | None:
     if takes == "scalar":
         if isinstance(value, list):
             return f"{op} compares one value; use in/not_in for a list"
-        return None if isinstance(value, (str, int, float)) else f"{op} needs text, a number or a boolean, got {describe(value)}"
+        if isinstance(value, (str, int, float)):
+            return None
+        return f"{op} needs text, a number or a boolean, got {describe(value)}"
     if takes in ("scalars", "texts", "tags"):
         items = [value] if takes != "scalars" and isinstance(value, (str, int, float)) else value
         if not isinstance(items, list) or not items:
             return f"{op} needs a non-empty list of values, got {describe(value)}"
-        bad = [v for v in items if not isinstance(v, (str, int, float)) or (takes != "scalars" and isinstance(v, bool))]
+        bad = [v for v in items
+               if not isinstance(v, (str, int, float)) or (takes != "scalars" and isinstance(v, bool))]
         return f"{op} needs text or numbers, got {describe(bad[0])}" if bad else None
     if takes == "regex":
         if not isinstance(value, str):
@@ -140,14 +144,15 @@ class LeafSchema(StrictSchema):
 def load_condition(raw: Any) -> dict[str, Any]:
     """A validated condition tree: {all|any: [...]}, {not: ...}, {ref: name} or a leaf."""
     if not isinstance(raw, dict):
-        raise ValidationError(f"expected a condition (all, any, not, ref, or field and op), got {describe(raw)}")
+        raise ValidationError(f"expected a condition (all, any, not, ref, or field and op), "
+                              f"got {describe(raw)}")
     groups = [key for key in raw if key in GROUP_KEYS]
     if not groups:
         if "field" not in raw and "op" not in raw:
             known = GROUP_KEYS + ("field", "op")
-            raise ValidationError({key: [AtKey(f"unknown key {key!r}{did_you_mean(key, known)}; a condition is "
-                                               "all, any, not, ref, or a field test {field, op, value}")]
-                                   for key in raw} or ["an empty condition; write all, any, not, ref, or field and op"])
+            unknown = {key: [AtKey(f"unknown key {key!r}{did_you_mean(key, known)}; a condition is all, any, "
+                                   "not, ref, or a field test {field, op, value}")] for key in raw}
+            raise ValidationError(unknown or "an empty condition; write all, any, not, ref, or field and op")
         return LeafSchema().load(raw)
     kind = groups[0]
     others = {key: [AtKey(f"{key!r} cannot sit beside {kind!r}; a condition is one of all, any, not, ref "
@@ -190,7 +195,7 @@ def _tags(value: Any) -> tuple[Template, ...]:
     out, errors = [], {}
     for index, tag in enumerate(tags):
         if "," in tag and "{" not in tag:
-            message = f"tag {tag!r} contains a comma, and the API splits tags on commas; write each tag as its own item"
+            message = f"tag {tag!r} contains a comma, and the API splits tags on commas; write each tag apart"
             errors[index] = [message]
             continue
         out.append(compile_checked(tag.strip()))
@@ -212,10 +217,11 @@ def _choice(allowed: tuple[str, ...]) -> Any:
 
 def _metadata(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
-        nulls = {key: ["null would delete the key; use remove_metadata"] for key, v in value.items() if v is None}
+        nulls = {key: ["null would delete the key; use remove_metadata"]
+                 for key, v in value.items() if v is None}
         if nulls:
             raise ValidationError(nulls)
-    return Mapping_(Value(), key_pattern=re.compile(r"^\S(.*\S)?$"), key_hint="text without surrounding spaces",
+    return Mapping_(Value(), key_pattern=_METADATA_KEY, key_hint="text without surrounding spaces",
                     allow_empty=False).deserialize(value)
 
 
@@ -234,7 +240,8 @@ ACTION_LOADERS: dict[str, Any] = {
 def load_action(raw: Any) -> dict[str, Any]:
     """One action item: exactly one action key, plus an optional `if:` condition."""
     if not isinstance(raw, dict):
-        raise ValidationError(f"expected an action such as `add_tags: [lead]`, got {describe(raw)}; {one_of(ACTIONS)}")
+        raise ValidationError(f"expected an action such as `add_tags: [lead]`, got {describe(raw)}; "
+                              f"{one_of(ACTIONS)}")
     errors: dict[str, Any] = {}
     kinds = [key for key in raw if key in ACTIONS]
     for key in raw:
@@ -268,7 +275,8 @@ class ActionsField(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
                      **kwargs: Any) -> list[dict[str, Any]]:
         if not isinstance(value, list) or not value:
-            raise ValidationError(f"expected a non-empty list of actions, got {describe(value)}; {one_of(ACTIONS)}")
+            raise ValidationError(f"expected a non-empty list of actions, got {describe(value)}; "
+                                  f"{one_of(ACTIONS)}")
         out, errors = [], {}
         for index, item in enumerate(value):
             try:
@@ -298,7 +306,8 @@ class CustomerSchema(StrictSchema):
 class RuleSchema(StrictSchema):
     """One rule."""
 
-    id = Text(required=True, pattern=SLUG, hint="use lower-case letters, digits and hyphens, e.g. enterprise-lead")
+    id = Text(required=True, pattern=SLUG,
+              hint="use lower-case letters, digits and hyphens, e.g. enterprise-lead")
     description = Text(allow_empty=True)
     enabled = Flag()
     when = fields.Nested(WhenSchema)
@@ -319,7 +328,8 @@ class RuleSchema(StrictSchema):
             if action["kind"] != "remove_tags":
                 continue
             clash = {j: [f"tag {t.source!r} is both added and removed by this rule"]
-                     for j, t in enumerate(action["value"]) if t.kind == "constant" and t.source.casefold() in added}
+                     for j, t in enumerate(action["value"])
+                     if t.kind == "constant" and t.source.casefold() in added}
             if clash:
                 errors[index] = {"remove_tags": clash}
         if errors:

@@ -64,7 +64,7 @@ def _convert(value: Any, default: Any, kind: type) -> Any:
 
 
 def _int(value: Any, default: Any = _NO_DEFAULT) -> Any:
-    """`int`: a number or numeric text as an integer; fails (skipping the action) unless a default is given."""
+    """`int`: a number or numeric text as an integer; fails (skipping the action) without a default."""
     return _convert(value, default, int)
 
 
@@ -134,7 +134,8 @@ class RuleEnvironment(ImmutableSandboxedEnvironment):
         """Refuse `'x' * 10**9` and `9 ** 9 ** 9` instead of exhausting memory."""
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > MAX_SEQUENCE:
+                sized = isinstance(seq, (str, list, tuple)) and isinstance(times, int)
+                if sized and len(seq) * times > MAX_SEQUENCE:
                     raise SecurityError(f"the result of * would exceed {MAX_SEQUENCE} items")
         if operator == "**" and isinstance(right, (int, float)) and abs(right) > 100:
             raise SecurityError("exponents above 100 are not allowed")
@@ -292,7 +293,8 @@ def compile_template(source: str, roots: tuple[str, ...] = ROOTS) -> Template:
     try:
         ast = ENV.parse(source)
     except TemplateError as exc:
-        raise TemplateInvalid(f"template syntax error: {exc.message}", getattr(exc, "lineno", 1) or 1) from None
+        line = getattr(exc, "lineno", 1) or 1
+        raise TemplateInvalid(f"template syntax error: {exc.message}", line) from None
     for problem in _problems(ast, roots):
         raise problem
     template = Template(source, "text")

@@ -6,6 +6,7 @@ production evaluates: a new rule that also matches an old test's event makes tha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,6 +68,10 @@ class TestReport:
         return f"{self.passed} passed, {self.failed} failed"
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _shown(values: Sequence[Any]) -> str:
     return "[" + ", ".join(str(v) for v in values) + "]"
 
@@ -80,7 +85,8 @@ def _event(test: RuleTest, index: int) -> tuple[dict[str, Any], datetime]:
     return event, now if now.tzinfo else now.replace(tzinfo=timezone.utc)
 
 
-def _customer_after(test: RuleTest, evaluation: Evaluation, email: str | None) -> tuple[dict[str, Any] | None, bool]:
+def _customer_after(test: RuleTest, evaluation: Evaluation,
+                    email: str | None) -> tuple[dict[str, Any] | None, bool]:
     """The expected customer's state after the event, and whether it was created."""
     current = test.customer
     email = email or (current or {}).get("email")
@@ -108,7 +114,7 @@ def check(test: RuleTest, evaluation: Evaluation) -> list[str]:
             failures.append(f"customer: expected none, got {state.get('email')}")
         return failures
     if "created" in wanted and wanted["created"] != created:
-        failures.append(f"customer.created: expected {str(wanted['created']).lower()}, got {str(created).lower()}")
+        failures.append(f"customer.created: expected {_json(wanted['created'])}, got {_json(created)}")
     if state is None:
         if set(wanted) - {"created", "email"}:
             failures.append("customer: expected a customer, but none exists (no rule created or changed one)")
@@ -148,7 +154,8 @@ def run_ruleset_tests(ruleset: Ruleset) -> TestReport:
         if customer is not None and not customer.get("email"):
             customer = {**customer, "email": (event.get("data") or {}).get("email")}
             test = RuleTest(test.file, test.line, test.name, test.event, customer, test.expect)
-        customers = {str(customer["email"]).strip().lower(): customer} if customer and customer.get("email") else {}
+        known = customer if customer and customer.get("email") else None
+        customers = {str(known["email"]).strip().lower(): known} if known else {}
         evaluation = evaluate(ruleset, event, customers, now=now)
         results.append(TestResult(test.file, test.line, test.name, tuple(check(test, evaluation))))
     return TestReport(tuple(results))

@@ -149,7 +149,8 @@ def shown(value: Any) -> str:
     if isinstance(value, str):
         return repr(preview(value))
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(shown(v) for v in value[:PREVIEW_ITEMS]) + (", …" if len(value) > PREVIEW_ITEMS else "") + "]"
+        more = ", …" if len(value) > PREVIEW_ITEMS else ""
+        return "[" + ", ".join(shown(v) for v in value[:PREVIEW_ITEMS]) + more + "]"
     if isinstance(value, Decimal):
         return str(value)
     return repr(preview(value))

@@ -115,7 +115,8 @@ def _customers(raw: Any) -> dict[str, dict[str, Any]]:
     customers = {}
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("email"), str):
-            raise click.ClickException("the customer file must hold a customer object (with an email) or a list of them")
+            raise click.ClickException("the customer file must hold a customer object (with an email) "
+                                       "or a list of them")
         customers[item["email"].strip().lower()] = item
     return customers
 
@@ -127,7 +128,8 @@ def _customers(raw: Any) -> dict[str, dict[str, Any]]:
 @click.option("--customer", "customer_path", type=click.Path(dir_okay=False),
               help="JSON: the existing customer (or a list of them); others are treated as new")
 @click.option("--json", "as_json", is_flag=True, help="print the evaluation and changes as JSON")
-@click.option("--rules", "rule_paths", multiple=True, help="rule files or directories (default: the examples)")
+@click.option("--rules", "rule_paths", multiple=True,
+              help="rule files or directories (default: the examples)")
 def simulate_cmd(event_path: str, source: str | None, customer_path: str | None, as_json: bool,
                  rule_paths: tuple[str, ...]) -> None:
     """Show which rules an event matches, why, and the change that would be sent (nothing is sent)."""
@@ -142,7 +144,8 @@ def simulate_cmd(event_path: str, source: str | None, customer_path: str | None,
     changes = []
     for plan in evaluation.plans:
         current = customers.get(plan.key)
-        changes.append((plan.email, current is not None, compute_change(plan, current, exists=current is not None)))
+        exists = current is not None
+        changes.append((plan.email, exists, compute_change(plan, current, exists=exists)))
     if as_json:
         click.echo(json.dumps({"event": event, "evaluation": evaluation.to_dict(),
                                "changes": [{"email": e, "exists": x, **c.to_dict()} for e, x, c in changes]},
