@@ -25,16 +25,21 @@ _CHOICES = {"set_status": STATUSES, "set_sentiment": SENTIMENTS}
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Which rules matched, the plan per customer (first-match order), and the trace of every rule."""
+    """Which rules matched, the plan per customer (first-match order), and the trace of every rule.
+
+    `customers_to_read` lists the customer keys whose state a rule read (or would have read, had it
+    been given): evaluate once without customers, fetch these, evaluate again with them.
+    """
 
     matched: tuple[str, ...]
     plans: tuple[CustomerPlan, ...]
     trace: list[dict[str, Any]]
+    customers_to_read: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {"matched": list(self.matched), "plans": [p.to_dict() for p in self.plans],
-                "trace": self.trace}
+                "trace": self.trace, "customers_to_read": list(self.customers_to_read)}
 
 
 def _render_action(action: Action, scope: Mapping[str, Any]) -> Any:
@@ -80,6 +85,7 @@ class _Run:
         self.type = _lower(event.get("type"))
         self.customers = {str(k).strip().lower(): v for k, v in (customers or {}).items()}
         self.plans: dict[str, PlanBuilder] = {}
+        self.to_read: dict[str, None] = {}  # ordered set of customer keys the rules read
         self.emails: dict[int, Any] = {}  # rendered once per event for templates that read no vars
 
     def when(self, rule: Rule) -> str | None:
@@ -129,6 +135,8 @@ class _Run:
             return entry, False
         key = email.lower()
         entry["customer"] = email
+        if rule.reads_customer:
+            self.to_read[key] = None
         customer = self.customers.get(key)
         if customer is not None:
             scope["customer"] = customer
@@ -196,4 +204,4 @@ def evaluate(ruleset: Ruleset, event: Mapping[str, Any], customers: Customers | 
             matched.append(rule.id)
             if rule.stop:
                 stopped_by = rule.id
-    return Evaluation(tuple(matched), tuple(b.build() for b in run.plans.values()), trace)
+    return Evaluation(tuple(matched), tuple(b.build() for b in run.plans.values()), trace, tuple(run.to_read))

@@ -280,3 +280,23 @@ def test_an_event_without_data_or_source_is_evaluated_not_rejected() -> None:
     assert evaluate(rules, {}, now=NOW).matched == ()
     assert evaluate(rules, {"source": 3, "data": "text"}, now=NOW).matched == ()
     assert evaluate(rules, event({"email": "a@b.c"}), now=NOW).matched == ("r",)
+
+
+def test_customers_to_read_lists_who_the_rules_would_read_even_when_nothing_matched() -> None:
+    text = """
+        version: 1
+        rules:
+          - id: vip-only
+            if: {field: customer.tags, op: has_any, value: [vip]}
+            actions: [{add_tags: [seen]}]
+          - id: referrer
+            customer: {email: "{{ data.referrer }}"}
+            actions: [{add_note: "{{ customer.name | default('someone') }} referred"}]
+          - id: blind
+            actions: [{add_tags: [x]}]
+        """
+    first = run(text, {"referrer": "Bo@Example.com"})
+    assert first.customers_to_read == ("ana@example.com", "bo@example.com")
+    assert first.matched == ("referrer", "blind")
+    second = run(text, {"referrer": "Bo@Example.com"}, customers={"ana@example.com": {"tags": ["VIP"]}})
+    assert second.matched == ("vip-only", "referrer", "blind")
