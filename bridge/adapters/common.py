@@ -63,15 +63,16 @@ def slugify(text: str) -> str:
 
 def is_blank(value: Any) -> bool:
     """None, blank text, or a list/dict holding only blanks: an unanswered question."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, (list, tuple)):
-        return all(is_blank(v) for v in value)
-    if isinstance(value, Mapping):
-        return all(is_blank(v) for v in value.values())
-    return False
+    pending = [value]  # a loop, not recursion: a sender controls how deep the value is nested
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, Mapping):
+            pending.extend(item.values())
+        elif item is not None and not (isinstance(item, str) and not item.strip()):
+            return False
+    return True
 
 
 def text(value: Any) -> str | None:

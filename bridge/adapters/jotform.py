@@ -64,7 +64,7 @@ def adapt_jotform(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
 def _raw_request(raw: str) -> Mapping[str, Any]:
     try:
         parsed = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise PayloadInvalid({"rawRequest": [f"is not valid JSON: {exc}"]}) from None
     if not isinstance(parsed, Mapping):
         raise PayloadInvalid({"rawRequest": ["must be a JSON object of the form's answers"]})

@@ -25,14 +25,19 @@ FILES = {"FILE_UPLOAD", "SIGNATURE"}
 TYPED_ROLES = {"INPUT_EMAIL": "email", "INPUT_PHONE_NUMBER": "phone"}
 
 
+class _Option(OpenSchema):
+    id = Id(required=True)
+    text = fields.Raw(load_default=None, allow_none=True)
+
+
 class _Field(OpenSchema):
     key = Id(required=True)
     label = fields.String(load_default=None, allow_none=True)
     type = fields.String(required=True)
     value = fields.Raw(load_default=None, allow_none=True)
-    options = fields.List(fields.Dict(), load_default=list, allow_none=True)
-    rows = fields.List(fields.Dict(), load_default=list, allow_none=True)
-    columns = fields.List(fields.Dict(), load_default=list, allow_none=True)
+    options = fields.List(fields.Nested(_Option), load_default=list, allow_none=True)
+    rows = fields.List(fields.Nested(_Option), load_default=list, allow_none=True)
+    columns = fields.List(fields.Nested(_Option), load_default=list, allow_none=True)
 
 
 class _Data(OpenSchema):
@@ -86,7 +91,7 @@ def _value(item: Mapping[str, Any]) -> Any:
     if kind in FILES and isinstance(value, list):
         return [f.get("url") for f in value if isinstance(f, Mapping) and f.get("url")]
     if kind == "MATRIX" and isinstance(value, Mapping):
-        rows = {r.get("id"): r.get("text") for r in item["rows"] or []}
+        rows = {r["id"]: r["text"] for r in item["rows"] or []}
         columns = item["columns"] or []
         return {str(rows.get(row) or row): _texts(columns, cols if isinstance(cols, list) else [cols])
                 for row, cols in value.items()}
@@ -94,7 +99,7 @@ def _value(item: Mapping[str, Any]) -> Any:
 
 
 def _texts(options: list[Mapping[str, Any]], ids: list[Any]) -> list[Any]:
-    by_id = {o.get("id"): o.get("text") for o in options}
+    by_id = {o["id"]: o["text"] for o in options}
     return [by_id.get(i, i) if isinstance(i, str) else i for i in ids]
 
 

@@ -28,9 +28,21 @@ class _FieldRef(OpenSchema):
     title = fields.String(load_default=None, allow_none=True)
 
 
+class _Choice(OpenSchema):
+    label = fields.Raw(load_default=None, allow_none=True)
+    other = fields.Raw(load_default=None, allow_none=True)
+
+
+class _Choices(OpenSchema):
+    labels = fields.List(fields.Raw(), load_default=list, allow_none=True)
+    other = fields.Raw(load_default=None, allow_none=True)
+
+
 class _Answer(OpenSchema):
     type = fields.String(required=True)
     field = fields.Nested(_FieldRef, required=True)
+    choice = fields.Nested(_Choice, load_default=None, allow_none=True)
+    choices = fields.Nested(_Choices, load_default=None, allow_none=True)
 
 
 class _Definition(OpenSchema):
@@ -40,6 +52,7 @@ class _Definition(OpenSchema):
 
 class _Variable(OpenSchema):
     key = fields.String(required=True)
+    type = fields.String(load_default=None, allow_none=True)
 
 
 class _FormResponse(OpenSchema):
@@ -67,7 +80,7 @@ def adapt_typeform(payload: Any, headers: Headers, options: Mapping[str, Any]) -
     definition = response["definition"] or {}
     questions = {q["id"]: q for q in definition.get("questions", [])}
     answers = [_answer(a, questions.get(a["field"]["id"], {})) for a in response["answers"] or []]
-    variables = {v["key"]: v.get(v.get("type") or "", v.get("value")) for v in response["variables"] or []}
+    variables = {v["key"]: v.get(v["type"] or "value") for v in response["variables"] or []}
     data = form_data(answers, options=options, hidden=response["hidden"], variables=variables,
                      form_id=response["form_id"], form_name=definition.get("title"),
                      submission_id=response["token"], submitted_at=response["submitted_at"])
@@ -86,11 +99,11 @@ def _answer(answer: Mapping[str, Any], question: Mapping[str, Any]) -> Answer:
 
 def _value(kind: str, raw: Any) -> Any:
     """The plain value of one answer; choices become labels."""
-    if kind == "choice" and isinstance(raw, Mapping):
-        return text(raw.get("label")) or text(raw.get("other"))
-    if kind == "choices" and isinstance(raw, Mapping):
-        labels = [label for label in raw.get("labels") or [] if text(label)]
-        return labels + ([raw["other"]] if text(raw.get("other")) else [])
+    if kind == "choice" and raw:
+        return text(raw["label"]) or text(raw["other"])
+    if kind == "choices" and raw:
+        labels = [label for label in raw["labels"] or [] if text(label)]
+        return labels + ([raw["other"]] if text(raw["other"]) else [])
     return raw
 
 
