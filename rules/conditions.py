@@ -30,7 +30,7 @@ class Condition(Protocol):
 class Leaf:
     """`{field, op, value | list}`."""
 
-    __slots__ = ("case_sensitive", "expected", "field", "list_name", "op", "path", "raw")
+    __slots__ = ("case_sensitive", "expected", "field", "op", "path", "shown", "trace_base")
 
     def __init__(self, field: str, op: Operator, expected: Any, raw: Any, list_name: str | None,
                  case_sensitive: bool) -> None:
@@ -38,9 +38,14 @@ class Leaf:
         self.path = tuple(field.split("."))
         self.op = op
         self.expected = expected  # prepared by operators.prepare
-        self.raw = raw            # as written, for the trace
-        self.list_name = list_name
         self.case_sensitive = case_sensitive
+        # how the trace shows the expected value, worked out once; a named list by its name
+        self.shown = "" if op.takes == "nothing" else f" list {list_name}" if list_name else f" {shown(raw)}"
+        self.trace_base: dict[str, Any] = {"field": field, "op": op.name}
+        if list_name:
+            self.trace_base["list"] = list_name
+        elif op.takes != "nothing":
+            self.trace_base["expected"] = preview(raw)
 
     def evaluate(self, scope: Scope) -> tuple[bool, dict[str, Any]]:
         """Test the field; a missing field passes only not_exists and empty."""
@@ -55,15 +60,8 @@ class Leaf:
                 passed, reason = False, outcome
             else:
                 passed = outcome
-                words = op.passes if passed else op.fails
-                reason = f"{shown(actual)} {words}"
-                if op.takes != "nothing":
-                    reason += f" {shown(self.raw)}"
-        trace: dict[str, Any] = {"field": self.field, "op": op.name}
-        if op.takes != "nothing":
-            trace["expected"] = preview(self.raw)
-        if self.list_name:
-            trace["list"] = self.list_name
+                reason = f"{shown(actual)} {op.passes if passed else op.fails}{self.shown}"
+        trace = dict(self.trace_base)
         trace.update(seen=preview(actual), missing=actual is MISSING, passed=passed, reason=reason)
         return passed, trace
 

@@ -25,8 +25,7 @@ def condition_lines(trace: dict[str, Any], indent: str) -> Iterator[str]:
     """One line per condition, nested groups indented."""
     mark = _mark(trace["passed"])
     if "field" in trace:
-        listed = f" (list {trace['list']})" if trace.get("list") else ""
-        yield f"{indent}{mark} {trace['field']} {trace['op']}: {trace['reason']}{listed}"
+        yield f"{indent}{mark} {trace['field']} {trace['op']}: {trace['reason']}"
     elif "ref" in trace:
         yield f"{indent}{mark} ref {trace['ref']}:"
         yield from condition_lines(trace["condition"], indent + "    ")

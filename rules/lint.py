@@ -7,9 +7,11 @@ wherever they live.
 
 from __future__ import annotations
 
+import gc
 import glob
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rules.compiler import CompiledFile, FileCompiler, check_across_files
@@ -54,20 +56,34 @@ def _read(path: Path) -> tuple[str | None, Diagnostic | None]:
         return None, Diagnostic(str(path), START.line, START.col, "error", f"cannot read the file: {reason}")
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Loading allocates many long-lived objects, and the cyclic GC would rescan them all, again and
+    again (1000 rules: 6 s instead of under 1 s); nothing made here is garbage until loading ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]]:
     """Compile (file name, text) pairs into a Ruleset and every diagnostic (unusable if there are errors)."""
     compiled: list[CompiledFile] = []
     shapes: dict[str, FileShape] = {}
     reports: list[Reporter] = []
-    for name, text in sources:
-        report = Reporter(name)
-        reports.append(report)
-        doc = load_yaml(text, report)
-        if doc is None:
-            continue
-        shapes[name] = check_file(doc, report)
-        compiled.append(FileCompiler(name, doc, shapes[name], report).compile())
-    check_across_files(compiled, shapes)
+    with _gc_paused():
+        for name, text in sources:
+            report = Reporter(name)
+            reports.append(report)
+            doc = load_yaml(text, report)
+            if doc is None:
+                continue
+            shapes[name] = check_file(doc, report)
+            compiled.append(FileCompiler(name, doc, shapes[name], report).compile())
+        check_across_files(compiled, shapes)
     diagnostics = sort_diagnostics((d for r in reports for d in r.diagnostics), [n for n, _ in sources])
     rules = tuple(rule for c in compiled for rule in c.rules)
     digest = hashlib.sha256()

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 from jinja2 import ChainableUndefined, StrictUndefined, Undefined, nodes
@@ -286,6 +287,7 @@ def _to_data(value: Any, template: Template, scope: Mapping[str, Any]) -> Any:
     raise RenderFailed(f"the result is a {type(value).__name__}, not data")
 
 
+@lru_cache(maxsize=4096)  # rule sets repeat templates ("{{ data.email }}"); a Template never changes
 def compile_template(source: str, roots: tuple[str, ...] = ROOTS) -> Template:
     """Compile rule-file text; raises TemplateInvalid with the line inside the template."""
     if "{{" not in source and "{%" not in source and "{#" not in source:
@@ -302,7 +304,7 @@ def compile_template(source: str, roots: tuple[str, ...] = ROOTS) -> Template:
     template._reads = _reads(ast)
     template.var_names = frozenset(c[1] for c in _all_chains(ast) if len(c) > 1 and c[0] == "vars")
     stripped = source.strip()
-    body = ENV.parse(stripped).body
+    body = (ENV.parse(stripped) if stripped != source else ast).body
     single = len(body) == 1 and isinstance(body[0], nodes.Output) and len(body[0].nodes) == 1 \
         and not isinstance(body[0].nodes[0], nodes.TemplateData) and _SINGLE.match(stripped)
     try:
@@ -316,7 +318,7 @@ def compile_template(source: str, roots: tuple[str, ...] = ROOTS) -> Template:
                 template._code = ENV.compile_expression(_SINGLE.match(stripped).group(1),  # type: ignore[union-attr]
                                                         undefined_to_none=False)
         else:
-            template._code = ENV.from_string(source)
+            template._code = ENV.from_string(ast)
     except TemplateError as exc:
         raise TemplateInvalid(f"template error: {exc}", getattr(exc, "lineno", 1) or 1) from None
     return template

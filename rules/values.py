@@ -42,7 +42,7 @@ def resolve(scope: Mapping[str, Any], path: Sequence[str]) -> Any:
     """The value at a dotted path (mapping keys first; digits index lists), or MISSING."""
     value: Any = scope
     for step in path:
-        if isinstance(value, Mapping):
+        if isinstance(value, (dict, Mapping)):  # dict first: the ABC check is slow
             value = value.get(step, MISSING)
         elif isinstance(value, (list, tuple)) and step.isdigit():
             index = int(step)
@@ -123,7 +123,7 @@ def preview(value: Any) -> Any:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         items = list(value.items())
         out = {str(k): preview(v) for k, v in items[:PREVIEW_ITEMS]}
         if len(items) > PREVIEW_ITEMS:

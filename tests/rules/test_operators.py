@@ -238,4 +238,6 @@ def test_named_lists_feed_in_ends_with_and_has_any() -> None:
     miss = evaluate(rules, event({"email": "a@bigco.com", "size": "500", "tags": ["gmail.com"]}), now=NOW)
     assert hit.matched == ("probe",)
     assert miss.matched == ()
-    assert hit.trace[0]["conditions"]["all"][0]["list"] == "free"
+    assert hit.trace[0]["conditions"]["all"][0] == {
+        "field": "data.email", "op": "ends_with", "list": "free", "seen": "A@Yahoo.com", "missing": False,
+        "passed": True, "reason": "'A@Yahoo.com' ends with list free"}
