@@ -32,7 +32,7 @@ if tat < now then tat = now end
 local new_tat = tat + interval
 local allow_at = new_tat - burst * interval
 if now < allow_at then return {0, allow_at - now} end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now) + 1000)
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(math.max(1, new_tat - now)) + 1000)
 return {1, 0}
 """
 

@@ -45,11 +45,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """redis-server exited at once: most often its port was taken."""
+
+
 class RedisServer:
     """One redis-server child process on 127.0.0.1:port, with its data in `data_dir`."""
 
     def __init__(self, port: int | None = None, data_dir: str | os.PathLike[str] | None = None, *,
                  aof: bool = True, quiet: bool = True) -> None:
+        self._fixed_port = port is not None
         self.port = port or free_port()
         self._tmp = None if data_dir else tempfile.mkdtemp(prefix="cstar-redis-")
         self.data_dir = Path(data_dir or self._tmp or ".")
@@ -62,6 +67,17 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> "RedisServer":
+        """Start and wait for PONG; a port taken between choosing and binding is retried elsewhere."""
+        for attempt in range(5):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                if self._fixed_port or attempt == 4:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> "RedisServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                 "--save", "", "--protected-mode", "no", "--daemonize", "no"]
@@ -74,7 +90,7 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode} (port {self.port} in use?)")
+                raise PortTaken(f"redis-server exited with {self.proc.returncode} (port {self.port} in use?)")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")

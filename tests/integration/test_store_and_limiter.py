@@ -113,6 +113,13 @@ def test_gcra_spaces_requests_across_processes_sharing_redis(r):
     assert b.try_acquire() == 0.0
 
 
+@pytest.mark.parametrize("per_minute", [7, 540, 999])
+def test_gcra_handles_fractional_intervals(r, per_minute):
+    lim = SharedRateLimiter(r, key=f"rl-{uuid.uuid4().hex[:8]}", per_minute=per_minute)
+    assert lim.try_acquire() == 0.0
+    assert 0 < lim.try_acquire() <= 60.0 / per_minute + 0.01
+
+
 def test_cool_down_stops_everyone_and_long_waits_raise(r):
     key = f"rl-{uuid.uuid4().hex[:8]}"
     lim = SharedRateLimiter(r, key=key, per_minute=0, max_sleep=0.5)  # no budget limit, only the 429 window
