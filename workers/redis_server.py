@@ -45,6 +45,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _answering_pid(port: int) -> int | None:
+    """The process id of the redis-server answering on `port`, or None when nothing answers yet."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"INFO server\r\n")
+            data = b""
+            while b"process_id:" not in data or not data.split(b"process_id:", 1)[1].count(b"\r\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    return None
+                data += chunk
+            return int(data.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
 class PortTaken(RuntimeError):
     """redis-server exited at once: most often its port was taken."""
 
@@ -91,13 +107,13 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise PortTaken(f"redis-server exited with {self.proc.returncode} (port {self.port} in use?)")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
+            pid = _answering_pid(self.port)
+            if pid == self.proc.pid:
+                return self
+            if pid is not None:  # another server owns this port; ours will exit
+                self.proc.kill()
+                self.proc.wait(5)
+                raise PortTaken(f"port {self.port} is served by another redis-server (pid {pid})")
             time.sleep(0.05)
         raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout} s")
 
