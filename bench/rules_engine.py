@@ -22,9 +22,10 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -61,7 +62,9 @@ RULE = """\
             - {{field: data.fields.plan, op: eq, value: plan-{plan}}}
     actions:
       - add_tags: [lead, "segment-{i}"]
-      - set_metadata: {{company: "{{{{ data.fields.company | trim }}}}", seats_{i}: "{{{{ data.fields.seats | int }}}}"}}
+      - set_metadata:
+          company: "{{{{ data.fields.company | trim }}}}"
+          seats_{i}: "{{{{ data.fields.seats | int }}}}"
       - add_note: "Rule {i} matched via {{{{ event.source }}}}: {{{{ data.fields.message | default('-') }}}}"
       - if: {{field: data.fields.score, op: between, value: [0, 6]}}
         set_sentiment: negative
@@ -79,7 +82,8 @@ def sample_events() -> list[dict[str, Any]]:
     events = []
     for n, source in enumerate(SOURCES + ("hubspot",)):
         events.append({
-            "id": f"evt_{n}", "source": source, "type": "form.submitted", "received_at": "2025-06-01T12:00:00Z",
+            "id": f"evt_{n}", "source": source, "type": "form.submitted",
+            "received_at": "2025-06-01T12:00:00Z",
             "data": {"email": f"person{n}@bigco{n}.com", "name": f"Person {n}", "form_name": "Book a demo",
                      "fields": {"company": f" BigCo {n} ", "company_size": SIZES[n % len(SIZES)],
                                 "seats": str(100 * (n + 1)), "plan": f"plan-{n}", "score": str(n + 2),
@@ -157,7 +161,8 @@ def main() -> None:
         ruleset = load_ruleset_text(text, f"bench-{count}.yaml")
         compile_ms = (time.perf_counter() - start) * 1000
         matches = sum(len(evaluate(ruleset, e, now=NOW).matched) for e in events) / len(events)
-        trace_kb = sum(len(json.dumps(evaluate(ruleset, e, now=NOW).trace)) for e in events) / len(events) / 1024
+        trace_bytes = sum(len(json.dumps(evaluate(ruleset, e, now=NOW).trace)) for e in events)
+        trace_kb = trace_bytes / len(events) / 1024
         eps = measure(engine(ruleset), events, seconds)
         eps_change = measure(engine(ruleset, with_change=True), events, seconds)
         hand = measure(hand_written(count), events, seconds)
@@ -172,18 +177,22 @@ def main() -> None:
 
     print(f"rules engine, pure (python {platform.python_version()}, load {os.getloadavg()[0]:.2f}); "
           f"baseline: 0 rules = {baseline:,.0f} events/s")
-    print(f"{'rules':>6} {'compile ms':>10} {'matched':>8} {'trace KB':>9} {'events/s':>10} {'+change/s':>10} "
-          f"{'µs/event':>9} {'µs/rule':>8} {'x 0 rules':>10} {'hand-written/s':>15} {'engine cost':>12}")
+    columns = [("rules", "rules", 6, ""), ("compile ms", "compile_ms", 10, ""),
+               ("matched", "matched_per_event", 8, ""), ("trace KB", "trace_kb_per_event", 9, ""),
+               ("events/s", "events_per_s", 10, ","), ("+change/s", "events_per_s_with_change", 10, ","),
+               ("µs/event", "us_per_event", 9, ""), ("µs/rule", "us_per_rule", 8, ""),
+               ("x 0 rules", "vs_zero_rules", 10, ""),
+               ("hand-written/s", "hand_written_events_per_s", 15, ","),
+               ("engine cost x", "engine_vs_hand_written", 14, "")]
+    print(" ".join(f"{title:>{width}}" for title, _, width, _ in columns))
     for r in rows:
-        print(f"{r['rules']:>6} {r['compile_ms']:>10} {r['matched_per_event']:>8} {r['trace_kb_per_event']:>9} "
-              f"{r['events_per_s']:>10,} {r['events_per_s_with_change']:>10,} {r['us_per_event']:>9} "
-              f"{r['us_per_rule']:>8} {r['vs_zero_rules']:>10} {r['hand_written_events_per_s']:>15,} "
-              f"{r['engine_vs_hand_written']:>11}x")
+        print(" ".join(f"{r[key]:>{width}{fmt}}" for _, key, width, fmt in columns))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "benchmark": "rules_engine", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(), "seconds_per_measurement": seconds, "events_in_rotation": len(events),
+        "load_average": os.getloadavg(), "seconds_per_measurement": seconds,
+        "events_in_rotation": len(events),
         "baseline_zero_rules_events_per_s": round(baseline), "rows": rows,
     }, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS.relative_to(REPO)}")

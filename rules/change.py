@@ -102,12 +102,13 @@ def compute_change(plan: CustomerPlan, current: Mapping[str, Any] | None, *, exi
     update = {k: plan.fields[k] for k in FIELDS if k in plan.fields and current.get(k) != plan.fields[k]}
     tags_changed = False
     if plan.add_tags or plan.remove_tags:
-        old = list(current.get("tags") or [])
+        tags = current.get("tags")
+        old = [str(t) for t in tags] if isinstance(tags, list) else []
         new = _new_tags(old, plan)
         if {t.casefold() for t in new} != {t.casefold() for t in old}:
             update["tags"], tags_changed = new, True
     appended: tuple[str, ...] = ()
-    old_notes = current.get("notes") or ""
+    old_notes = str(current.get("notes") or "")
     if plan.notes and not (note_marker and note_marker_present(old_notes, note_marker)):
         appended = tuple(with_note_marker(n, note_marker) for n in plan.notes)
         update["notes"] = NOTE_SEPARATOR.join(([old_notes] if old_notes else []) + list(appended))
@@ -121,7 +122,8 @@ def _metadata_change(plan: CustomerPlan, current: Mapping[str, Any]) -> dict[str
     """Keys whose value differs, and null for removals that exist (everything when metadata is unknown)."""
     if "metadata" not in current:
         return {**plan.set_metadata, **{k: None for k in plan.remove_metadata}}
-    old = current.get("metadata") or {}
+    old = current.get("metadata")
+    old = old if isinstance(old, Mapping) else {}
     changed = {k: v for k, v in plan.set_metadata.items() if k not in old or not _same(old[k], v)}
     changed.update({k: None for k in plan.remove_metadata if k in old})
     return changed

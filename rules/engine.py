@@ -111,35 +111,19 @@ class _Run:
         if skipped:
             entry["skipped"] = skipped
             return entry, False
-        scope: dict[str, Any] = {**self.base, "vars": {}}
-        if rule.vars:
-            entry["vars"] = {}
-            for name, template in rule.vars:
-                value = _try(template, scope)
-                if isinstance(value, RenderError):
-                    entry["vars"][name] = {"missing": value.reason}
-                else:
-                    scope["vars"][name] = value
-                    entry["vars"][name] = preview(value)
+        scope: dict[str, Any] = {**self.base, "vars": self.vars(rule, entry)}
         email = self.email(rule, scope)
-        if isinstance(email, RenderError):
-            entry["skipped"] = f"customer email: {email.reason}"
-            return entry, False
-        if not isinstance(email, str):
-            entry["skipped"] = f"customer email is not text: {preview(email)!r}"
+        problem = _email_problem(email)
+        if problem:
+            entry["skipped"] = problem
             return entry, False
         email = email.strip()
-        if not _EMAIL.match(email):
-            entry["skipped"] = (f"customer email {email!r} is not an email address" if email
-                                else "customer email is empty")
-            return entry, False
         key = email.lower()
         entry["customer"] = email
         if rule.reads_customer:
             self.to_read[key] = None
-        customer = self.customers.get(key)
-        if customer is not None:
-            scope["customer"] = customer
+        if self.customers.get(key) is not None:
+            scope["customer"] = self.customers[key]
         if rule.condition is not None:
             passed, entry["conditions"] = rule.condition.evaluate(scope)
             if not passed:
@@ -148,28 +132,58 @@ class _Run:
         name = _try(rule.name, scope)
         plan = self.plans.get(key) or self.plans.setdefault(key, PlanBuilder(email, key))
         plan.add_rule(rule.id, rule.create, name.strip() if isinstance(name, str) else None)
+        self.actions(rule, scope, plan, entry)
+        if rule.stop:
+            entry["stop"] = True
+        return entry, True
+
+    def vars(self, rule: Rule, entry: dict[str, Any]) -> dict[str, Any]:
+        """The rule's vars, rendered in order; one that cannot render stays missing (the trace says why)."""
+        rendered: dict[str, Any] = {}
+        if rule.vars:
+            entry["vars"] = {}
+            for name, template in rule.vars:
+                value = _try(template, {**self.base, "vars": rendered})
+                if isinstance(value, RenderError):
+                    entry["vars"][name] = {"missing": value.reason}
+                else:
+                    rendered[name] = value
+                    entry["vars"][name] = preview(value)
+        return rendered
+
+    def actions(self, rule: Rule, scope: Mapping[str, Any], plan: PlanBuilder, entry: dict[str, Any]) -> None:
+        """Render each action whose `if:` holds and merge it into the plan; record what happened."""
         entry["actions"], overrides = [], []
         for action in rule.actions:
             record: dict[str, Any] = {"action": action.kind, "line": action.line}
+            entry["actions"].append(record)
             if action.condition is not None:
                 passed, record["if"] = action.condition.evaluate(scope)
                 if not passed:
                     record["skipped"] = "its if: did not pass"
-                    entry["actions"].append(record)
                     continue
             try:
                 value = _render_action(action, scope)
             except RenderError as exc:
                 record["skipped"] = exc.reason
-            else:
-                record["value"] = preview(value)
-                overrides += plan.apply(action.kind, value, rule.id)
-            entry["actions"].append(record)
+                continue
+            record["value"] = preview(value)
+            overrides += plan.apply(action.kind, value, rule.id)
         if overrides:
             entry["overrides"] = overrides
-        if rule.stop:
-            entry["stop"] = True
-        return entry, True
+
+
+def _email_problem(email: Any) -> str | None:
+    """Why a rendered customer email cannot be used (None when it can)."""
+    if isinstance(email, RenderError):
+        return f"customer email: {email.reason}"
+    if not isinstance(email, str):
+        return f"customer email is not text: {preview(email)!r}"
+    if not email.strip():
+        return "customer email is empty"
+    if not _EMAIL.match(email.strip()):
+        return f"customer email {email.strip()!r} is not an email address"
+    return None
 
 
 def _try(template: Any, scope: Mapping[str, Any]) -> Any:

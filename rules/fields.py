@@ -99,7 +99,7 @@ class TextList(fields.Field):
         return list(value)
 
 
-class Mapping_(fields.Field):
+class KeyedMapping(fields.Field):
     """A mapping whose keys match a pattern and whose values go through another field."""
 
     def __init__(self, values: fields.Field, *, key_pattern: re.Pattern[str] = NAME,

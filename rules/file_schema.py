@@ -15,7 +15,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from rules.diagnostics import Loc, Reporter, describe, one_of
-from rules.fields import Flag, Mapping_, StrictSchema, Text, TextList, flatten, phrase
+from rules.fields import Flag, KeyedMapping, StrictSchema, Text, TextList, flatten, phrase
 from rules.loader import YamlDocument
 from rules.rule_schema import SENTIMENTS, STATUSES, ConditionField, RuleSchema
 
@@ -168,7 +168,7 @@ def check_file(doc: YamlDocument, report: Reporter) -> FileShape:
     for section, entry_field, target in (("lists", ScalarList(), shape.lists),
                                          ("conditions", ConditionField(), shape.conditions)):
         for name, raw in (top.get(section) or {}).items():
-            entry = run(Mapping_(entry_field), {name: raw}, (section,))
+            entry = run(KeyedMapping(entry_field), {name: raw}, (section,))
             if entry is not None:
                 target[name] = entry[name]
     for index, raw in enumerate(top.get("rules") or []):

@@ -18,7 +18,7 @@ from rules.fields import (
     NAME,
     AtKey,
     Flag,
-    Mapping_,
+    KeyedMapping,
     StrictSchema,
     Text,
     TextList,
@@ -221,7 +221,7 @@ def _metadata(value: Any) -> dict[str, Any]:
                  for key, v in value.items() if v is None}
         if nulls:
             raise ValidationError(nulls)
-    return Mapping_(Value(), key_pattern=_METADATA_KEY, key_hint="text without surrounding spaces",
+    return KeyedMapping(Value(), key_pattern=_METADATA_KEY, key_hint="text without surrounding spaces",
                     allow_empty=False).deserialize(value)
 
 
@@ -312,7 +312,7 @@ class RuleSchema(StrictSchema):
     enabled = Flag()
     when = fields.Nested(WhenSchema)
     condition = ConditionField(data_key="if")
-    vars = Mapping_(Value(roots=EARLY_ROOTS), key_pattern=IDENTIFIER, key_hint="letters, digits and _")
+    vars = KeyedMapping(Value(roots=EARLY_ROOTS), key_pattern=IDENTIFIER, key_hint="letters, digits and _")
     customer = fields.Nested(CustomerSchema)
     actions = ActionsField(required=True)
     stop = Flag()
