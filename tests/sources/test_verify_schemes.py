@@ -9,6 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.errors import VerificationFailed
 from bridge.verify import SCHEMES, build_verifier
@@ -380,3 +382,35 @@ def test_every_secret_scheme_needs_a_secret(scheme: str) -> None:
 def test_an_unknown_scheme_is_a_config_error_listing_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="unknown scheme 'sha1'; expected one of basic, calendly, hmac"):
         build_verifier("src", {"scheme": "sha1"})
+
+
+# --- no header value makes a verifier crash ------------------------------------------------------
+
+FUZZ_CONFIGS = {**{s: {"scheme": s, "secret": "s"} for s in SCHEMES},
+                "basic": {"scheme": "basic", "username": "u", "password": "p"},
+                "standard_webhooks": {"scheme": "standard_webhooks", "secret": STDWH_SECRET},
+                "hmac": {"scheme": "hmac", "secret": "s", **APPS_SCRIPT}}
+SIGNATURE_HEADERS = ["Typeform-Signature", "Tally-Signature", "x-webflow-signature", "x-webflow-timestamp",
+                     "X-Webhook-Signature", "Calendly-Webhook-Signature", "Stripe-Signature",
+                     "X-HubSpot-Signature", "X-HubSpot-Signature-Version", "X-HubSpot-Signature-v3",
+                     "X-HubSpot-Request-Timestamp", "webhook-id", "webhook-timestamp", "webhook-signature",
+                     "svix-signature", "Authorization", "X-Bridge-Signature", "X-Bridge-Timestamp",
+                     "X-Bridge-Token"]
+HEADER_VALUES = (st.text(max_size=60)
+                 | st.text(alphabet="tv01a9=,. +/_-:Basic", max_size=60)
+                 | st.from_regex(r"(t=\d{0,12},)?(v[01]=[0-9a-f]{0,64},?){0,3}", fullmatch=True)
+                 | st.from_regex(r"(v1a?,[A-Za-z0-9+/=]{0,44} ?){0,3}", fullmatch=True)
+                 | st.from_regex(r"[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,60}\.[A-Za-z0-9_-]{0,43}",
+                                 fullmatch=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(FUZZ_CONFIGS)),
+       st.dictionaries(st.sampled_from(SIGNATURE_HEADERS), HEADER_VALUES), st.binary(max_size=64))
+def test_no_header_value_makes_a_verifier_raise_anything_else(scheme: str, headers: dict[str, str],
+                                                              body: bytes) -> None:
+    verifier = build_verifier("src", FUZZ_CONFIGS[scheme], clock=lambda: 1_700_000_000)
+    try:
+        verifier.verify(request(body, headers, url="https://b.example/hooks/src?x=%3A"))
+    except VerificationFailed as exc:
+        assert exc.check and exc.message
