@@ -1,26 +1,23 @@
-"""Apply one event: evaluate the rules, then change each planned customer exactly once.
+"""Apply one customer's part of a plan exactly once (the caller holds that customer's lock).
 
-Per customer in the plan (under that customer's lock):
-
-    completion record?  -> already applied by an earlier delivery: skip
     resolve the id      -> email->id cache, else find_by_email, else create (when the rule allows)
-    read current state  -> only when the change needs it (tags or notes)
+    read current state  -> only when the change needs it (tags or notes), or the rules read it
     one POST or PATCH   -> only what changes; notes carry a marker so a repeat never appends twice
-    verify tags         -> from the write's answer; repair once if another writer clobbered them
-    completion record   -> a redelivered task will not apply it again
+    verify tags         -> optional: read back and repair once if a writer outside the bridge clobbered them
 
-Everything here is plain Python given a `WorkerContext`; the Celery task is a thin shell around
-`process_event`. Errors propagate as the typed errors of `workers.errors` and are turned into a
-retry, a dead letter or a result by `workers.outcome`.
+A 409 on create adopts the customer someone else created; a 404 on update (deleted, or a stale
+cache) resolves again once. Errors propagate as the typed errors of `workers.errors`; the pipeline
+turns them into a retry or a dead letter.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from rules import CustomerPlan, compute_change, evaluate
+from rules import CustomerPlan, compute_change
 from workers.errors import ApiConflict, ApiNotFound, ApiServerError
 
 log = logging.getLogger("cstar_bridge.executor")
@@ -42,6 +39,14 @@ class StepResult:
                 "change": self.change, "reason": self.reason, "repaired": self.repaired}
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A customer as found under its lock: its id (None: no such customer) and, if read, its state."""
+
+    cid: str | None
+    current: Mapping[str, Any] | None = None
+
+
 class CustomerIds:
     """The email -> customer id cache in Redis (saves a search per event for known customers)."""
 
@@ -61,52 +66,54 @@ class CustomerIds:
         self.client.delete(self.prefix + key)
 
 
-def note_marker(event_id: str, index: int) -> str:
-    return f"{event_id}:{index}"
+def note_marker(event_id: str, customer_key: str) -> str:
+    """Stable per event and customer, whatever order the plans come in."""
+    return f"{event_id}:{hashlib.sha1(customer_key.encode()).hexdigest()[:8]}"
 
 
-def evaluate_event(ctx: Any, event: Mapping[str, Any]) -> Any:
-    """Evaluate the rules on one snapshot; fetch the customers first when a rule reads `customer`."""
-    evaluation = evaluate(ctx.ruleset, event)
-    if not ctx.ruleset.needs_customer or not evaluation.plans:
-        return evaluation
-    customers: dict[str, Any] = {}
-    for plan in evaluation.plans:
-        cid = ctx.ids.get(plan.key)
-        found = ctx.client.get_customer(cid) if cid else ctx.client.find_by_email(plan.email)
-        if found:
-            if not cid:
-                ctx.ids.set(plan.key, found["id"])
-                found = ctx.client.get_customer(found["id"])
-            customers[plan.key] = found
-    return evaluate(ctx.ruleset, event, customers)
-
-
-def apply_plan(ctx: Any, event_id: str, index: int, plan: CustomerPlan) -> StepResult:
-    """Apply one customer's part of the plan, at most once (the caller holds the customer's lock)."""
-    marker = note_marker(event_id, index)
-    cid = ctx.ids.get(plan.key)
+def resolve(ctx: Any, key: str, email: str, *, read: bool) -> Resolved:
+    """Find the customer's id (cache, else search) and, when `read`, its current state."""
+    cid = ctx.ids.get(key)
     if cid is None:
-        found = ctx.client.find_by_email(plan.email)
-        if found:
-            cid = found["id"]
-            ctx.ids.set(plan.key, cid)
-    if cid is None:
+        found = ctx.client.find_by_email(email)
+        if found is None:
+            return Resolved(None)
+        cid = str(found["id"])
+        ctx.ids.set(key, cid)
+    if not read:
+        return Resolved(cid)
+    try:
+        return Resolved(cid, ctx.client.get_customer(cid))
+    except ApiNotFound:  # a stale cache entry: the customer was deleted, or merged
+        ctx.ids.forget(key)
+        found = ctx.client.find_by_email(email)
+        if found is None:
+            return Resolved(None)
+        ctx.ids.set(key, str(found["id"]))
+        return Resolved(str(found["id"]), ctx.client.get_customer(str(found["id"])))
+
+
+def apply_plan(ctx: Any, marker: str, plan: CustomerPlan, resolved: Resolved | None = None) -> StepResult:
+    """Apply one customer's plan; `resolved` when the caller already found (and maybe read) it."""
+    if resolved is None:
+        resolved = resolve(ctx, plan.key, plan.email, read=plan.needs_read)
+    if resolved.cid is None:
         if not plan.create:
             return StepResult(plan.email, None, "skipped", reason="no customer with this email and create: false")
         created = _create(ctx, plan, marker)
         if created is not None:
             return created
-        cid = ctx.ids.get(plan.key)  # a 409: someone else created it; _create adopted its id
+        resolved = resolve(ctx, plan.key, plan.email, read=plan.needs_read)  # adopted after a 409
+        if resolved.cid is None:
+            raise ApiServerError("the API said the email exists but search does not find it yet",
+                                 status=409, code="CONFLICT")
     try:
-        return _update(ctx, plan, str(cid), marker)
+        return _update(ctx, plan, resolved, marker)
     except ApiNotFound:
-        # Deleted behind our back (or a stale cache): resolve again once.
-        ctx.ids.forget(plan.key)
-        found = ctx.client.find_by_email(plan.email)
-        if found:
-            ctx.ids.set(plan.key, found["id"])
-            return _update(ctx, plan, found["id"], marker)
+        ctx.ids.forget(plan.key)  # deleted behind our back: resolve again, once
+        again = resolve(ctx, plan.key, plan.email, read=plan.needs_read)
+        if again.cid is not None:
+            return _update(ctx, plan, again, marker)
         if not plan.create:
             return StepResult(plan.email, None, "skipped", reason="customer no longer exists and create: false")
         created = _create(ctx, plan, marker)
@@ -122,33 +129,31 @@ def _create(ctx: Any, plan: CustomerPlan, marker: str) -> StepResult | None:
     try:
         created = ctx.client.create_customer(change.create)
     except ApiConflict:
-        found = ctx.client.find_by_email(plan.email)
-        if not found:
-            # 409 but the search cannot see it yet: transient, try again later.
-            raise ApiServerError("the API said the email exists but search does not find it yet",
-                                 status=409, code="CONFLICT") from None
-        ctx.ids.set(plan.key, found["id"])
         return None
-    cid = created["id"]
+    cid = str(created["id"])
     ctx.ids.set(plan.key, cid)
     if change.update:
         ctx.client.update_customer(cid, change.update)
     return StepResult(plan.email, cid, "created", change=change.to_dict())
 
 
-def _update(ctx: Any, plan: CustomerPlan, cid: str, marker: str) -> StepResult:
-    current = ctx.client.get_customer(cid) if plan.needs_read else None
+def _update(ctx: Any, plan: CustomerPlan, resolved: Resolved, marker: str) -> StepResult:
+    assert resolved.cid is not None
+    cid = resolved.cid
+    current = resolved.current
+    if current is None and plan.needs_read:
+        current = ctx.client.get_customer(cid)
     change = compute_change(plan, current, exists=True, note_marker=marker)
     if not change.update:
         return StepResult(plan.email, cid, "unchanged", change=change.to_dict())
-    answer = ctx.client.update_customer(cid, change.update)
+    ctx.client.update_customer(cid, change.update)
     repaired = False
     if change.tags_changed and ctx.verify_tags:
-        repaired = _verify_tags(ctx, cid, change.update["tags"], answer)
+        repaired = _verify_tags(ctx, cid, change.update["tags"])
     return StepResult(plan.email, cid, "updated", change=change.to_dict(), repaired=repaired)
 
 
-def _verify_tags(ctx: Any, cid: str, sent: list[str], answer: Mapping[str, Any]) -> bool:
+def _verify_tags(ctx: Any, cid: str, sent: list[str]) -> bool:
     """Read the customer back after a tag write; re-add ours once if a concurrent writer clobbered them.
 
     The per-customer lock already serializes our own writers; this catches writers outside the
@@ -162,6 +167,3 @@ def _verify_tags(ctx: Any, cid: str, sent: list[str], answer: Mapping[str, Any])
     log.warning("tags clobbered on %s, repairing (%d missing)", cid, len(missing))
     ctx.client.update_customer(cid, {"tags": list(tags) + missing})
     return True
-
-
-CallCounter = Callable[[], list[dict[str, Any]]]

@@ -34,6 +34,14 @@ class CustomerLocks:
         return f"{self.prefix}lock:cust:{hashlib.sha1(customer_key.encode()).hexdigest()}"
 
     @contextlib.contextmanager
+    def hold_all(self, customer_keys: list[str]) -> Iterator[None]:
+        """Hold every listed customer's lock (taken in sorted order, so two events never deadlock)."""
+        with contextlib.ExitStack() as stack:
+            for key in sorted(set(customer_keys)):
+                stack.enter_context(self.hold(key))
+            yield
+
+    @contextlib.contextmanager
     def hold(self, customer_key: str) -> Iterator[Lock | None]:
         """Hold the customer's lock for the block; CustomerBusy when it cannot be had soon."""
         if not self.enabled:  # only for the negative controls of the concurrency tests

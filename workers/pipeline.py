@@ -5,6 +5,7 @@ Returns an `Outcome`; the Celery task only turns `retry_in` into `self.retry(cou
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -12,9 +13,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from workers.config import Config
 from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
-from workers.executor import apply_plan, evaluate_event
+from rules import evaluate
+from workers.executor import Resolved, apply_plan, note_marker, resolve
 from workers.locks import CustomerBusy
 from workers.ratelimit import RateLimitWait
 from workers.store import TERMINAL
@@ -53,22 +54,8 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
     event = {"id": event_id, "source": ev.get("source"), "type": ev.get("type"),
              "received_at": ev.get("received_at"), "data": ev.get("data") or {}}
     failures = int(ev.get("failures") or 0)
-    steps: list[dict[str, Any]] = []
     try:
-        evaluation = evaluate_event(ctx, event)
-        for index, plan in enumerate(evaluation.plans):
-            done = ev.get(f"step:{index}")
-            if done is not None:
-                steps.append(done)
-                continue
-            with ctx.locks.hold(plan.key):
-                # Re-read under the lock: a concurrent delivery of this event may have just done it.
-                recorded = store.r.hget(store.event_key(event_id), f"step:{index}")
-                if recorded is not None:
-                    continue
-                result = apply_plan(ctx, event_id, index, plan).to_dict()
-                store.record_step(event_id, index, result)
-                steps.append(result)
+        evaluation, steps = _apply(ctx, event_id, event, ev)
     except CustomerBusy as exc:
         return _retry(ctx, event_id, random.uniform(0.5, 2.0), reason=str(exc), failures=failures)
     except RateLimitWait as exc:
@@ -91,6 +78,41 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
     store.finish(event_id, "done", matched=list(evaluation.matched), trace=evaluation.trace,
                  changes=steps, calls=ctx.calls, outcome=outcome, finished_at=_iso())
     return Outcome("done")
+
+
+def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """Evaluate on a snapshot taken under the customers' locks, then apply each customer's plan once.
+
+    The first evaluation (without customer state) names every customer the event can touch; their
+    locks are taken in sorted order; customers whose state a rule reads are resolved and read under
+    the lock; the rules run again on that snapshot, and the plan is applied with the same snapshot
+    (no second read). A customer whose completion record exists is skipped.
+    """
+    store = ctx.store
+    base = evaluate(ctx.ruleset, event)
+    keys = sorted({p.key for p in base.plans} | set(base.customers_to_read))
+    if not keys:
+        return base, []
+    steps: dict[str, Any] = {}
+    with ctx.locks.hold_all([k for k in keys if f"step:{k}" not in ev]):
+        recorded = store.r.hmget(store.event_key(event_id), [f"step:{k}" for k in keys])
+        for key, raw in zip(keys, recorded):
+            if raw is not None:
+                steps[key] = json.loads(raw)
+        evaluation = base
+        resolved: dict[str, Resolved] = {}
+        if base.customers_to_read:
+            for key in base.customers_to_read:
+                if key not in steps:
+                    resolved[key] = resolve(ctx, key, key, read=True)
+            evaluation = evaluate(ctx.ruleset, event, {k: r.current for k, r in resolved.items() if r.current})
+        for plan in evaluation.plans:
+            if plan.key in steps:
+                continue
+            result = apply_plan(ctx, note_marker(event_id, plan.key), plan, resolved.get(plan.key)).to_dict()
+            store.record_step(event_id, plan.key, result)
+            steps[plan.key] = result
+    return evaluation, [steps[p.key] for p in evaluation.plans if p.key in steps]
 
 
 def _retry(ctx: Any, event_id: str, countdown: float, *, reason: str, failures: int) -> Outcome:

@@ -167,9 +167,9 @@ class EventStore:
         """How many times this attempt of the event has been delivered to a worker (poison guard)."""
         return int(self.r.hincrby(self.event_key(event_id), f"deliveries:{attempt}", 1))
 
-    def record_step(self, event_id: str, index: int, result: Mapping[str, Any]) -> None:
-        """Completion record of one customer change: a redelivered task will not apply it again."""
-        self.r.hset(self.event_key(event_id), f"step:{index}", json.dumps(result, default=str))
+    def record_step(self, event_id: str, customer_key: str, result: Mapping[str, Any]) -> None:
+        """Completion record of one customer's change: a redelivered task will not apply it again."""
+        self.r.hset(self.event_key(event_id), f"step:{customer_key}", json.dumps(result, default=str))
 
     def finish(self, event_id: str, status: str, **fields: Any) -> None:
         """Mark the event terminal and take it off the ledger, atomically."""
