@@ -15,7 +15,8 @@ from typing import Any, Mapping
 from marshmallow import fields
 
 from bridge.adapters.base import Adapter, AdaptedEvent
-from bridge.adapters.common import Answer, OpenSchema, delivery_id, form_data, load, slugify, text, unhandled
+from bridge.adapters.common import (Answer, OpenSchema, delivery_id, field_key, form_data, load, text,
+                                   unhandled)
 from bridge.inbound import Headers
 
 HANDLED = ("invitee.created", "invitee.canceled")
@@ -48,7 +49,7 @@ def adapt_calendly(payload: Any, headers: Headers, options: Mapping[str, Any]) -
     body = load(_Webhook(), payload)
     invitee = body["payload"]
     meeting = invitee["scheduled_event"] or {}
-    answers = [Answer(key=slugify(q["question"]) or "question", value=q["answer"], label=q["question"])
+    answers = [Answer(key=field_key(q["question"]), value=q["answer"], label=q["question"])
                for q in invitee["questions_and_answers"] or []]
     known = {key: invitee.get(key) for key in ("email", "name", "first_name", "last_name")}
     data = form_data(answers, options=options, known={**known, "phone": invitee.get("text_reminder_number")},

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
@@ -51,7 +51,7 @@ class Answer:
     key: str                     # the stable ref, or the slug of the label; becomes a key of `fields`
     value: Any
     label: str | None = None     # the question as the respondent saw it (used to recognise email etc.)
-    role: str | None = None      # "email" or "phone" when the provider typed the question
+    role: str | None = None      # a person key ("email", "phone", "name") when the provider typed it
 
 
 def slugify(text: str) -> str:
@@ -59,6 +59,11 @@ def slugify(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text)
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     return re.sub(r"[\W_]+", "_", folded.lower()).strip("_")
+
+
+def field_key(*candidates: Any) -> str:
+    """The slug of the first candidate that has one (a ref, a label, an id…); `answer` when none has."""
+    return next((slug for slug in (slugify(str(c)) for c in candidates if c is not None) if slug), "answer")
 
 
 def is_blank(value: Any) -> bool:
@@ -147,7 +152,7 @@ def flat_answers(values: Mapping[str, Any]) -> list[Answer]:
             continue
         if isinstance(value, list) and len(value) == 1:
             value = value[0]
-        out.append(Answer(key=slugify(label) or label, value=value, label=label))
+        out.append(Answer(key=field_key(label), value=value, label=label))
     return out
 
 
@@ -160,11 +165,10 @@ def form_data(answers: Iterable[Answer], *, options: Mapping[str, Any],
     answer_list = [a for a in answers if not is_blank(a.value)]
     field_values: dict[str, Any] = {}
     for a in answer_list:
-        key = a.key or "answer"
-        unique, n = key, 1
+        unique, n = a.key, 1
         while unique in field_values:
             n += 1
-            unique = f"{key}_{n}"
+            unique = f"{a.key}_{n}"
         field_values[unique] = a.value
     person = _person(answer_list, field_values, options, known or {})
     data: dict[str, Any] = {k: v for k, v in person.items() if v is not None}
@@ -173,26 +177,33 @@ def form_data(answers: Iterable[Answer], *, options: Mapping[str, Any],
     kept_variables = {k: v for k, v in (variables or {}).items() if not is_blank(v)}
     if kept_variables:
         data["variables"] = kept_variables
-    for key, value in (("form_id", form_id), ("form_name", form_name), ("submission_id", submission_id),
-                       ("submitted_at", submitted_at)):
-        if text(value) is not None:
-            data[key] = text(value)
+    about = {"form_id": form_id, "form_name": form_name, "submission_id": submission_id,
+             "submitted_at": submitted_at}
+    data.update({key: value for key, value in ((k, text(v)) for k, v in about.items()) if value is not None})
     return data
 
 
 def _person(answers: list[Answer], field_values: Mapping[str, Any], options: Mapping[str, Any],
             known: Mapping[str, Any]) -> dict[str, str | None]:
-    field_map = options.get("field_map") or {}
+    field_map = options.get("field_map")
+    field_map = field_map if isinstance(field_map, Mapping) else {}
     person: dict[str, str | None] = {}
     for role in PERSON_KEYS:
-        mapped = field_map.get(role) if isinstance(field_map, Mapping) else None
-        candidates = [field_values.get(slugify(str(mapped))) if mapped else None, known.get(role)]
-        candidates += [a.value for a in answers if a.role == role]
-        candidates += [a.value for a in answers if _looks_like(role, a)]
+        candidates = _candidates(role, answers, field_values, field_map.get(role), known)
         person[role] = next((v for v in (_clean(role, c) for c in candidates) if v), None)
     if not person["name"]:
         person["name"] = join_text(person["first_name"], person["last_name"])
     return person
+
+
+def _candidates(role: str, answers: list[Answer], field_values: Mapping[str, Any], mapped: Any,
+                known: Mapping[str, Any]) -> Iterator[Any]:
+    """The values that may be the person's `role`, best first (evaluated only as far as needed)."""
+    if mapped:
+        yield field_values.get(slugify(str(mapped)))
+    yield known.get(role)
+    yield from (a.value for a in answers if a.role == role)
+    yield from (a.value for a in answers if _looks_like(role, a))
 
 
 def _looks_like(role: str, answer: Answer) -> bool:

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 from marshmallow import fields
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent, require_mapping
-from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, flat_answers, form_data, load,
-                                   number, slugify)
+from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, field_key, flat_answers, form_data,
+                                   load, number)
 from bridge.inbound import Headers
 
 NUMERIC = {"SCALE", "RATING"}
@@ -46,7 +46,7 @@ def adapt_google_forms(payload: Any, headers: Headers, options: Mapping[str, Any
     if "answers" not in body:
         return AdaptedEvent(type=FORM_SUBMITTED, data=form_data(flat_answers(body), options=options))
     sub = load(_Snippet(), body)
-    answers = [Answer(key=slugify(a["title"] or "") or str(a["item_id"] or "answer"), label=a["title"],
+    answers = [Answer(key=field_key(a["title"], a["item_id"]), label=a["title"],
                       value=number(a["value"]) if (a["type"] or "").upper() in NUMERIC else a["value"])
                for a in sub["answers"]]
     data = form_data(answers, options=options, known={"email": sub["respondent_email"]},

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 from marshmallow import fields
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent
-from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, form_data, join_text, load, slugify,
-                                   text)
+from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, field_key, form_data, join_text,
+                                   load, text)
 from bridge.errors import PayloadInvalid
 from bridge.inbound import Headers
 
@@ -75,7 +75,7 @@ def _key(slug: str, question_id: str) -> str:
     """`phoneNumber79` of question 79 -> `phone_number`."""
     if slug.endswith(question_id) and len(slug) > len(question_id):
         slug = slug[: -len(question_id)]
-    return slugify(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", slug)) or f"q{question_id}"
+    return field_key(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", slug), f"q{question_id}")
 
 
 def _answer(key: str, value: Any) -> Answer:

@@ -13,7 +13,8 @@ from typing import Any, Mapping
 from marshmallow import fields
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent
-from bridge.adapters.common import Answer, Id, OpenSchema, delivery_id, flat_answers, form_data, load, slugify
+from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, field_key, flat_answers, form_data,
+                                   load)
 from bridge.inbound import Headers
 
 METADATA = ("ip", "user_agent", "referrer")
@@ -42,7 +43,7 @@ def adapt_netlify(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
     sub = load(_Submission(), payload)
     raw = sub["data"] or {}
     if sub["ordered_human_fields"] is not None:
-        answers = [Answer(key=slugify(f["name"]) or f["name"], value=f["value"], label=f["title"])
+        answers = [Answer(key=field_key(f["name"]), value=f["value"], label=f["title"])
                    for f in sub["ordered_human_fields"]]
     else:
         answers = flat_answers({k: v for k, v in raw.items() if k not in NOT_ANSWERS})

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from marshmallow import fields
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent
-from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, form_data, load, slugify, text,
+from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, field_key, form_data, load, text,
                                    unhandled)
 from bridge.inbound import Headers
 
@@ -71,9 +71,9 @@ def adapt_tally(payload: Any, headers: Headers, options: Mapping[str, Any]) -> A
         if item["type"] == "HIDDEN_FIELDS":
             hidden[label or item["key"]] = item["value"]
         elif item["type"] == "CALCULATED_FIELDS":
-            variables[slugify(label or item["key"])] = item["value"]
+            variables[field_key(label, item["key"])] = item["value"]
         elif not (item["type"] == "CHECKBOXES" and item["key"].startswith(tuple(aggregates))):
-            answers.append(Answer(key=slugify(label or item["key"]), value=_value(item), label=label,
+            answers.append(Answer(key=field_key(label, item["key"]), value=_value(item), label=label,
                                   role=TYPED_ROLES.get(item["type"])))
     submission = data["submissionId"] or data["responseId"]
     event = form_data(answers, options=options, hidden=hidden, variables=variables, form_id=data["formId"],

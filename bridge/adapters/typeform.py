@@ -14,8 +14,8 @@ from typing import Any, Mapping
 from marshmallow import fields
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent
-from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, form_data, load, readable_ref,
-                                   slugify, text, unhandled)
+from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, field_key, form_data, load,
+                                   readable_ref, text, unhandled)
 from bridge.inbound import Headers
 
 HANDLED = "form_response"
@@ -92,8 +92,8 @@ def _answer(answer: Mapping[str, Any], question: Mapping[str, Any]) -> Answer:
     field = answer["field"]
     ref = field.get("ref") or question.get("ref")
     title = question.get("title")
-    key = slugify(readable_ref(ref) or title or ref or field["id"]) or field["id"]
     kind = answer["type"]
+    key = field_key(readable_ref(ref), title, ref, field["id"])
     return Answer(key=key, value=_value(kind, answer.get(kind)), label=title, role=TYPED_ROLES.get(kind))
 
 

@@ -13,8 +13,8 @@ from typing import Any, Mapping
 from marshmallow import fields
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent
-from bridge.adapters.common import (Answer, Id, OpenSchema, boolean, delivery_id, form_data, load, number,
-                                   slugify, unhandled)
+from bridge.adapters.common import (Answer, Id, OpenSchema, boolean, delivery_id, field_key, form_data, load,
+                                   number, unhandled)
 from bridge.inbound import Headers
 
 HANDLED = "form_submission"
@@ -66,7 +66,7 @@ def _answer(name: str, value: Any, field_type: str) -> Answer:
         value = boolean(value)
     elif "number" in field_type:
         value = number(value)
-    return Answer(key=slugify(name) or name, value=value, label=name, role=role)
+    return Answer(key=field_key(name), value=value, label=name, role=role)
 
 
 ADAPTER = Adapter(name="webflow", adapt=adapt_webflow, accepts=("json",),
