@@ -76,6 +76,22 @@ class PayloadInvalid(HttpError):
             f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in field_errors.items())
         super().__init__(summary, details={"fields": dict(field_errors)})
 
+    @classmethod
+    def from_messages(cls, messages: Any, prefix: str = "") -> "PayloadInvalid":
+        """From marshmallow's nested `ValidationError.messages`, with dotted field paths."""
+        return cls(flatten_messages(messages, prefix))
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested marshmallow messages -> {"a.b.0.c": [...]} (schema-level errors keep the parent's path)."""
+    if not isinstance(messages, Mapping):
+        return {prefix or "_body": messages if isinstance(messages, list) else [str(messages)]}
+    out: dict[str, Any] = {}
+    for key, value in messages.items():
+        name = (prefix or "_body") if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+        out.update(flatten_messages(value, name))
+    return out
+
 
 class IdempotencyMismatch(HttpError):
     status, type, code = 422, "idempotency_error", "idempotency_key_reused"

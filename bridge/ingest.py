@@ -22,7 +22,7 @@ from marshmallow import ValidationError
 
 from bridge import envelope, metrics
 from bridge.errors import (IdempotencyInFlight, IdempotencyMismatch, PayloadInvalid, ServiceUnavailable,
-                           UnknownSource, VerificationFailed)
+                           UnknownSource, UnsupportedMediaType, VerificationFailed)
 from bridge.inbound import Headers, InboundRequest
 from bridge.parsing import parse_body
 from bridge.schemas import ENVELOPE
@@ -30,6 +30,7 @@ from bridge.state import BridgeState
 from workers.store import fingerprint, new_event_id
 
 log = logging.getLogger("cstar_bridge.ingest")
+_KINDS = {"json": "application/json", "form": "application/x-www-form-urlencoded or multipart/form-data"}
 bp = Blueprint("ingest", __name__)
 
 
@@ -51,6 +52,9 @@ def receive(source: str) -> Any:
         raise
     parsed = parse_body(inbound.content_type, raw, content_type_header=request.content_type or "",
                         charset=request.mimetype_params.get("charset", "utf-8"))
+    if parsed.kind not in src.adapter.accepts:
+        raise UnsupportedMediaType(f"the {src.adapter.name} adapter of source {source!r} takes "
+                                   f"{' or '.join(_KINDS[k] for k in src.adapter.accepts)}, not {inbound.content_type}")
     adapted = src.adapter.adapt(parsed.payload, inbound.headers, src.options)
 
     header_key = request.headers.get("Idempotency-Key")
@@ -58,7 +62,7 @@ def receive(source: str) -> Any:
         env = ENVELOPE.load({"source": source, "type": adapted.type, "data": dict(adapted.data),
                              "delivery_id": adapted.delivery_id, "idempotency_key": header_key})
     except ValidationError as exc:
-        raise PayloadInvalid(_flatten_errors(exc.messages)) from None
+        raise PayloadInvalid.from_messages(exc.messages) from None
 
     key = header_key or env["delivery_id"] or hashlib.sha256(source.encode() + b"\0" + raw).hexdigest()
     fp = fingerprint(raw)
@@ -88,7 +92,7 @@ def receive(source: str) -> Any:
     if not message:
         _enqueue_after_claim(state, source, key, event_id)
     metrics.EVENTS.labels(source=source, outcome="accepted").inc()
-    return envelope.ok({"eventId": event_id, "status": "queued", "duplicate": False}, 202)
+    return envelope.ok({"eventId": event_id, "status": "queued", "duplicate": False}, src.success_status)
 
 
 def _enqueue_after_claim(state: BridgeState, source: str, key: str, event_id: str) -> None:
@@ -117,17 +121,3 @@ def _duplicate(source: str, claim: Any, fp: str, from_header: bool) -> Any:
                                   headers={"Retry-After": "1"})
     metrics.EVENTS.labels(source=source, outcome="duplicate").inc()
     return envelope.ok({"eventId": claim.event_id, "status": claim.status or "queued", "duplicate": True}, 200)
-
-
-def _flatten_errors(messages: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(messages, dict):
-        for k, v in messages.items():
-            name = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict):
-                out.update(_flatten_errors(v, name))
-            else:
-                out[name] = v
-    else:
-        out[prefix or "_body"] = messages
-    return out

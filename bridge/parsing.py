@@ -41,6 +41,8 @@ def parse_body(mimetype: str, raw: bytes, *, content_type_header: str = "", char
         except json.JSONDecodeError as exc:
             raise BodyUnreadable(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
                                  ) from None
+        except RecursionError:
+            raise BodyUnreadable("the JSON body is nested too deeply to be a form submission") from None
     if mimetype == "application/x-www-form-urlencoded":
         try:
             pairs = parse_qsl(raw.decode(charset), keep_blank_values=True, strict_parsing=False)

@@ -19,6 +19,11 @@ class Source:
     options: Mapping[str, Any]
 
     @property
+    def success_status(self) -> int:
+        """202 unless the provider needs another 2xx (Webflow: exactly 200) or the source says so."""
+        return int(self.options.get("success_status", self.adapter.success_status))
+
+    @property
     def unverified(self) -> bool:
         return self.verifier.scheme == "none"
 
@@ -38,6 +43,10 @@ def build_sources(config: Config, *, clock: Clock | None = None) -> dict[str, So
             verifier = build_verifier(name, sc.verify, clock=clock, tolerance=config.signature_tolerance)
         except ConfigError as exc:
             problems.append(str(exc))
+            continue
+        status = sc.options.get("success_status", adapter.success_status)
+        if status not in (200, 202):
+            problems.append(f"sources.{name}.success_status: expected 200 or 202, got {status!r}")
             continue
         out[name] = Source(name=name, adapter=adapter, verifier=verifier, options=dict(sc.options))
     if problems:

@@ -39,6 +39,8 @@ class Adapter:
     event_types: tuple[str, ...] = (FORM_SUBMITTED,)
     # Content types this adapter accepts after parsing ("json", "form").
     accepts: tuple[str, ...] = ("json", "form")
+    # The 2xx an accepted delivery gets; Webflow retries anything but exactly 200.
+    success_status: int = 202
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 

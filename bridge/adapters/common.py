@@ -245,14 +245,4 @@ def load(schema: Schema, payload: Any) -> dict[str, Any]:
     try:
         return schema.load(payload)  # type: ignore[no-any-return]
     except ValidationError as exc:
-        raise PayloadInvalid(_flatten(exc.messages)) from None
-
-
-def _flatten(messages: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(messages, Mapping):
-        return {prefix or "_body": messages if isinstance(messages, list) else [str(messages)]}
-    out: dict[str, Any] = {}
-    for key, value in messages.items():
-        name = (prefix or "_body") if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
-        out.update(_flatten(value, name))
-    return out
+        raise PayloadInvalid.from_messages(exc.messages) from None

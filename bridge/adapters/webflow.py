@@ -69,5 +69,5 @@ def _answer(name: str, value: Any, field_type: str) -> Answer:
     return Answer(key=field_key(name), value=value, label=name, role=role)
 
 
-ADAPTER = Adapter(name="webflow", adapt=adapt_webflow, accepts=("json",),
+ADAPTER = Adapter(name="webflow", adapt=adapt_webflow, accepts=("json",), success_status=200,
                   description="Webflow form submissions")

@@ -38,7 +38,7 @@ rules: ["rules/examples/*.yaml"]
 
 CURL = """curl -sS -X POST 'http://{host}:{port}/hooks/zapier' \\
   -H 'X-Bridge-Token: {token}' -H 'Content-Type: application/json' \\
-  -d '{{"email": "ada@example.com", "name": "Ada Lovelace", "company": "Analytical Engines", "source_id": "lead-1"}}'"""
+  -d '{{"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace", "company": "Analytical Engines", "lead_source": "Webinar", "score": 91}}'"""
 
 
 class Stack:

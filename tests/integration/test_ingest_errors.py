@@ -36,6 +36,8 @@ CASES = [
      ["not valid JSON"]),
     ("xml", dict(raw=b"<a/>", content_type="application/xml"), 415, "unsupported_media_type",
      ["application/json"]),
+    ("json to a form-only source", dict(source="forms", body={"email": "a@b.co"}), 415, "unsupported_media_type",
+     ["form adapter", "x-www-form-urlencoded"]),
     ("json array", dict(body=[1, 2]), 422, "PARAMETER_INVALID", ["JSON object"]),
     ("email not text", dict(body={"email": 42}), 422, "PARAMETER_INVALID", ["email"]),
     ("idempotency key too long", dict(body={"email": "a@b.co"}, headers={"Idempotency-Key": "k" * 300}), 422,

@@ -47,3 +47,8 @@ def test_multipart_without_boundary_is_400():
 def test_other_types_are_415_and_name_the_accepted_ones():
     with pytest.raises(UnsupportedMediaType, match="application/json"):
         parse_body("text/xml", b"<a/>")
+
+
+def test_deeply_nested_json_is_400_not_500():
+    with pytest.raises(BodyUnreadable, match="nested too deeply"):
+        parse_body("application/json", b"[" * 100_000 + b"]" * 100_000)
