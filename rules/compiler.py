@@ -158,18 +158,21 @@ class FileCompiler:
                 self.check_vars(template, declared, path + (item["kind"],), rule_id)
             actions.append(Action(item["kind"], item["value"], action_if, self.doc.locate(path).line))
         self.declared_vars = None
-        conditions = [c for c in [condition] + [a.condition for a in actions] if c is not None]
         if any(d.is_error for d in self.report.diagnostics[errors_before:]):
             return None
-        reads_customer = any(p[0] == "customer" for c in conditions for p in c.paths()) or any(
-            "customer" in t.roots for a in actions for t in _templates(a.value))
+        actions_read_customer = any(
+            "customer" in t.roots for a in actions for t in _templates(a.value)) or any(
+            p[0] == "customer" for a in actions if a.condition is not None for p in a.condition.paths())
+        reads_customer = actions_read_customer or (
+            condition is not None and any(p[0] == "customer" for p in condition.paths()))
         when = data.get("when") or {}
         return Rule(
             id=rule_id, description=data.get("description", ""), enabled=data.get("enabled", True),
             sources=_lowered(when.get("source")), types=_lowered(when.get("type")), condition=condition,
             vars=tuple((data.get("vars") or {}).items()), email=email, name=name,
             create=customer.get("create", True), actions=tuple(actions), stop=data.get("stop", False),
-            file=self.name, line=self.doc.locate(base).line, reads_customer=reads_customer)
+            file=self.name, line=self.doc.locate(base).line, reads_customer=reads_customer,
+            actions_read_customer=actions_read_customer)
 
     def check_vars(self, template: Renderable, declared: list[str], path: tuple[Any, ...],
                    rule_id: str | None) -> None:

@@ -26,6 +26,10 @@ class Condition(Protocol):
         """The field paths it reads (refs included)."""
         ...
 
+    def decide(self, scope: Scope) -> bool | None:
+        """The result without the customer's state: None when it depends on that state."""
+        ...
+
 
 class Leaf:
     """`{field, op, value | list}`."""
@@ -47,20 +51,24 @@ class Leaf:
         elif op.takes != "nothing":
             self.trace_base["expected"] = preview(raw)
 
+    def test(self, actual: Any) -> bool | str:
+        """The operator on one value; a missing field passes only not_exists and empty."""
+        if actual is MISSING:
+            return self.op.name in ("not_exists", "empty")
+        return self.op.test(actual, self.expected, self.case_sensitive)
+
     def evaluate(self, scope: Scope) -> tuple[bool, dict[str, Any]]:
-        """Test the field; a missing field passes only not_exists and empty."""
+        """Test the field and say why it passed or failed."""
         actual = resolve(scope, self.path)
         op = self.op
+        outcome = self.test(actual)
         if actual is MISSING:
-            passed = op.name in ("not_exists", "empty")
-            reason = "the field is missing"
+            passed, reason = bool(outcome), "the field is missing"
+        elif isinstance(outcome, str):
+            passed, reason = False, outcome
         else:
-            outcome = op.test(actual, self.expected, self.case_sensitive)
-            if isinstance(outcome, str):
-                passed, reason = False, outcome
-            else:
-                passed = outcome
-                reason = f"{shown(actual)} {op.passes if passed else op.fails}{self.shown}"
+            passed = outcome
+            reason = f"{shown(actual)} {op.passes if passed else op.fails}{self.shown}"
         trace = dict(self.trace_base)
         trace.update(seen=preview(actual), missing=actual is MISSING, passed=passed, reason=reason)
         return passed, trace
@@ -68,6 +76,12 @@ class Leaf:
     def paths(self) -> Iterator[tuple[str, ...]]:
         """Its one field path."""
         yield self.path
+
+    def decide(self, scope: Scope) -> bool | None:
+        """Unknown (None) for a customer field; else the plain result."""
+        if self.path[0] == "customer":
+            return None
+        return self.test(resolve(scope, self.path)) is True
 
 
 class Group:
@@ -90,6 +104,14 @@ class Group:
         for child in self.children:
             yield from child.paths()
 
+    def decide(self, scope: Scope) -> bool | None:
+        """Three-valued all/any: one decisive child settles it, else an unknown child leaves it open."""
+        decisive = self.kind == "any"  # True settles any; False settles all
+        results = [child.decide(scope) for child in self.children]
+        if decisive in results:
+            return decisive
+        return None if None in results else not decisive
+
 
 class Not:
     """`not: {...}`."""
@@ -107,6 +129,11 @@ class Not:
     def paths(self) -> Iterator[tuple[str, ...]]:
         """The child's paths."""
         return self.child.paths()
+
+    def decide(self, scope: Scope) -> bool | None:
+        """The child's verdict, negated (unknown stays unknown)."""
+        verdict = self.child.decide(scope)
+        return None if verdict is None else not verdict
 
 
 class Ref:
@@ -126,3 +153,7 @@ class Ref:
     def paths(self) -> Iterator[tuple[str, ...]]:
         """The named condition's paths."""
         return self.target.paths()
+
+    def decide(self, scope: Scope) -> bool | None:
+        """The named condition's verdict."""
+        return self.target.decide(scope)

@@ -120,7 +120,7 @@ class _Run:
         email = email.strip()
         key = email.lower()
         entry["customer"] = email
-        if rule.reads_customer:
+        if rule.reads_customer and self.depends_on_customer(rule, scope):
             self.to_read[key] = None
         if self.customers.get(key) is not None:
             scope["customer"] = self.customers[key]
@@ -136,6 +136,13 @@ class _Run:
         if rule.stop:
             entry["stop"] = True
         return entry, True
+
+    @staticmethod
+    def depends_on_customer(rule: Rule, scope: Mapping[str, Any]) -> bool:
+        """Whether the customer's state could change this rule's outcome: its conditions are not
+        settled without it, or they hold and an action reads it."""
+        verdict = rule.condition.decide(scope) if rule.condition is not None else True
+        return verdict is None or (verdict and rule.actions_read_customer)
 
     def vars(self, rule: Rule, entry: dict[str, Any]) -> dict[str, Any]:
         """The rule's vars, rendered in order; one that cannot render stays missing (the trace says why)."""

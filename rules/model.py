@@ -38,7 +38,8 @@ class Rule:
     stop: bool
     file: str
     line: int
-    reads_customer: bool = False
+    reads_customer: bool = False          # any condition or template of the rule reads `customer`
+    actions_read_customer: bool = False  # an action's `if:` or template does
 
 
 @dataclass(frozen=True)

@@ -300,3 +300,44 @@ def test_customers_to_read_lists_who_the_rules_would_read_even_when_nothing_matc
     assert first.matched == ("referrer", "blind")
     second = run(text, {"referrer": "Bo@Example.com"}, customers={"ana@example.com": {"tags": ["VIP"]}})
     assert second.matched == ("vip-only", "referrer", "blind")
+
+
+READS = [
+    ("all: a failing data test settles it without the customer",
+     "if: {all: [{field: data.kind, op: eq, value: vip}, {field: customer.tags, op: has_any, value: [vip]}]}",
+     "add_note: vip", {"kind": "meta"}, False),
+    ("all: a passing data test leaves it to the customer",
+     "if: {all: [{field: data.kind, op: eq, value: vip}, {field: customer.tags, op: has_any, value: [vip]}]}",
+     "add_note: vip", {"kind": "vip"}, True),
+    ("any: a passing data test settles it",
+     "if: {any: [{field: data.kind, op: eq, value: open}, {field: customer.status, op: eq, value: active}]}",
+     "add_tags: [x]", {"kind": "open"}, False),
+    ("any: a failing data test leaves it to the customer",
+     "if: {any: [{field: data.kind, op: eq, value: open}, {field: customer.status, op: eq, value: active}]}",
+     "add_tags: [x]", {"kind": "closed"}, True),
+    ("not: an open customer test stays open",
+     "if: {not: {field: customer.tags, op: has_any, value: [vip]}}", "add_tags: [x]", {}, True),
+    ("a matching rule whose action reads the customer",
+     "if: {field: data.kind, op: eq, value: greet}", "add_note: \"Hi {{ customer.name | default('you') }}\"",
+     {"kind": "greet"}, True),
+    ("a rule that cannot match, whose action reads the customer",
+     "if: {field: data.kind, op: eq, value: greet}", "add_note: \"Hi {{ customer.name | default('you') }}\"",
+     {"kind": "other"}, False),
+    ("a rule that reads nothing of the customer", "if: {field: data.kind, op: exists}", "add_tags: [x]",
+     {"kind": "x"}, False),
+]
+
+
+@pytest.mark.parametrize(("condition", "action", "data", "read"), [r[1:] for r in READS], ids=[r[0] for r in READS])
+def test_customers_to_read_only_when_the_customer_could_change_the_outcome(condition: str, action: str,
+                                                                           data: dict[str, Any], read: bool) -> None:
+    rules = ruleset(f"""
+        version: 1
+        rules:
+          - id: r
+            {condition}
+            actions:
+              - {action}
+        """)
+    expected = ("ana@example.com",) if read else ()
+    assert evaluate(rules, event(data), now=NOW).customers_to_read == expected
