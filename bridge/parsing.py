@@ -33,6 +33,10 @@ def is_json_type(mimetype: str) -> bool:
 
 def parse_body(mimetype: str, raw: bytes, *, content_type_header: str = "", charset: str = "utf-8") -> ParsedBody:
     """The parsed payload; 415 for other types, 400 with the parser's reason for broken bodies."""
+    try:
+        "".encode(charset)
+    except LookupError:
+        raise BodyUnreadable(f"unknown charset {charset!r} in the Content-Type header; send utf-8") from None
     if is_json_type(mimetype) or (not mimetype and raw.lstrip()[:1] in (b"{", b"[")):
         try:
             return ParsedBody("json", json.loads(raw.decode(charset)))

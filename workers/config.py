@@ -97,8 +97,11 @@ class WorkerConfig:
     # Read the customer back after every tag write and repair if a writer outside the bridge
     # clobbered it (costs one GET per tag change; the per-customer lock covers our own writers).
     verify_tags: bool = False
-    # Test switch for the negative controls of the concurrency tests; never turn off in production.
+    # Protection switches, for the negative controls of the fault tests only (each test shows it
+    # fails with its protection off). Never turn them off in production.
     customer_locks: bool = True
+    reconciler: bool = True
+    note_markers: bool = True
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,8 @@ class _WorkerSchema(Schema):
     soft_shutdown_timeout = fields.Float(validate=validate.Range(min=0))
     verify_tags = fields.Boolean()
     customer_locks = fields.Boolean()
+    reconciler = fields.Boolean()
+    note_markers = fields.Boolean()
 
 
 class _ConfigSchema(Schema):
@@ -305,15 +310,28 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     return replace(cfg, **overrides) if overrides else cfg
 
 
+_SECRET_KEYS = frozenset({"secret", "secrets", "password", "passwords"})
+
+
 def _normalize_verify(source: str, verify: Any) -> Mapping[str, Any]:
+    """`none` / a scheme name / a mapping -> a mapping whose secrets are wrapped in `Secret`."""
     if verify is None or verify == "none" or verify is False:
         return {"scheme": "none"}
     if isinstance(verify, str):
         return {"scheme": verify}
     if not isinstance(verify, dict) or "scheme" not in verify:
+        shown = sorted(verify) if isinstance(verify, dict) else type(verify).__name__
         raise ConfigError(f"sources.{source}.verify: expected a mapping with a `scheme` "
-                          f"(token, hmac, typeform, …) or `none`, got {verify!r}")
-    return dict(verify)
+                          f"(token, hmac, typeform, …) or `none`, got {shown}")
+    out: dict[str, Any] = {}
+    for key, value in verify.items():
+        if key in _SECRET_KEYS and isinstance(value, list):
+            out[key] = [Secret(str(v)) for v in value if v is not None]
+        elif key in _SECRET_KEYS and value is not None:
+            out[key] = Secret(str(value))
+        else:
+            out[key] = value
+    return out
 
 
 def _format_validation(messages: Any, where: str, prefix: str = "") -> str:

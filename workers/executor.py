@@ -93,7 +93,7 @@ def resolve(ctx: Any, key: str, email: str, *, read: bool) -> Resolved:
         return Resolved(str(found["id"]), ctx.client.get_customer(str(found["id"])))
 
 
-def apply_plan(ctx: Any, marker: str, plan: CustomerPlan, resolved: Resolved | None = None) -> StepResult:
+def apply_plan(ctx: Any, marker: str | None, plan: CustomerPlan, resolved: Resolved | None = None) -> StepResult:
     """Apply one customer's plan; `resolved` when the caller already found (and maybe read) it."""
     if resolved is None:
         resolved = resolve(ctx, plan.key, plan.email, read=plan.needs_read)
@@ -122,7 +122,7 @@ def apply_plan(ctx: Any, marker: str, plan: CustomerPlan, resolved: Resolved | N
         return created
 
 
-def _create(ctx: Any, plan: CustomerPlan, marker: str) -> StepResult | None:
+def _create(ctx: Any, plan: CustomerPlan, marker: str | None) -> StepResult | None:
     """POST the customer (plus a PATCH for what POST cannot set); None when it already existed (409)."""
     change = compute_change(plan, None, exists=False, note_marker=marker)
     assert change.create is not None
@@ -137,7 +137,7 @@ def _create(ctx: Any, plan: CustomerPlan, marker: str) -> StepResult | None:
     return StepResult(plan.email, cid, "created", change=change.to_dict())
 
 
-def _update(ctx: Any, plan: CustomerPlan, resolved: Resolved, marker: str) -> StepResult:
+def _update(ctx: Any, plan: CustomerPlan, resolved: Resolved, marker: str | None) -> StepResult:
     assert resolved.cid is not None
     cid = resolved.cid
     current = resolved.current

@@ -109,7 +109,8 @@ def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -
         for plan in evaluation.plans:
             if plan.key in steps:
                 continue
-            result = apply_plan(ctx, note_marker(event_id, plan.key), plan, resolved.get(plan.key)).to_dict()
+            marker = note_marker(event_id, plan.key) if ctx.config.worker.note_markers else None
+            result = apply_plan(ctx, marker, plan, resolved.get(plan.key)).to_dict()
             store.record_step(event_id, plan.key, result)
             steps[plan.key] = result
     return evaluation, [steps[p.key] for p in evaluation.plans if p.key in steps]

@@ -42,6 +42,8 @@ def reconcile_once(store: EventStore, enqueue: Any, *, after: float, now: float 
 
 def install(app: Celery, config: Config) -> None:
     """Start the reconciler loop when a worker is ready; stop it on shutdown."""
+    if not config.worker.reconciler:
+        return
     stop = threading.Event()
 
     def loop() -> None:

@@ -43,7 +43,8 @@ def secrets_from(config: Mapping[str, Any], source: str, *, key: str = "secret")
     if config.get(key) is not None:
         values.append(config[key])
     values.extend(config.get(key + "s") or [])
-    secrets = [Secret(str(v)) for v in values if v is not None and str(v) != ""]
+    secrets = [v if isinstance(v, Secret) else Secret(str(v)) for v in values if v is not None]
+    secrets = [v for v in secrets if v.reveal() != ""]
     if not secrets:
         raise ConfigError(f"sources.{source}.verify: scheme {config.get('scheme')!r} needs `{key}` "
                           f"(or `{key}s: [...]` for rotation); set it from an environment variable, "

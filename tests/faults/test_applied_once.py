@@ -116,3 +116,16 @@ def test_provider_redelivery_without_key_is_deduplicated_by_body(make_stack):
     assert len(ids) == 1
     stack.wait_for(list(ids))
     assert stack.customer("hash@dup.test")["notes"].count("by-body-hash") == 1
+
+
+def test_negative_control_without_note_markers_dropped_writes_duplicate_notes(make_stack):
+    """Without note markers, a PATCH applied and then dropped is applied again on retry: the note
+    appears twice. The exactly-once test above would catch that."""
+    stack = make_stack(worker={**FAST, "note_markers": False})
+    stack.sandbox.set_faults([{"action": "drop_after_write", "rate": 1.0, "methods": ["PATCH"], "times": 3}])
+    stack.start_worker(concurrency=1)
+    first = stack.accepted_id(stack.post(body={"email": "twice@dup.test", "name": "T"}))
+    stack.wait_for([first])
+    eid = stack.accepted_id(stack.post(body={"email": "twice@dup.test", "note": "note#00001#"}))
+    stack.wait_for([eid], timeout=scaled_timeout(60))
+    assert stack.customer("twice@dup.test")["notes"].count("note#00001#") > 1

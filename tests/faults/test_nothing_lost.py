@@ -74,3 +74,18 @@ def test_sigterm_worker_mid_batch_restores_its_messages(make_stack):
 
     stack.wait_for(batch.ids, timeout=scaled_timeout(120))
     assert_each_effect_once(stack, batch)
+
+
+def test_negative_control_without_the_reconciler_a_killed_worker_strands_events(make_stack):
+    """With the reconciler off (and Celery's own restore an hour away), the same kill strands events:
+    the promise rests on the ledger and the reconciler, and this test would see it broken."""
+    stack = make_stack(worker={**FAST, "reconciler": False, "visibility_timeout": 3600})
+    victim = stack.start_worker(concurrency=1)
+    batch = post_batch(stack, n=scaled(60), customers=20, domain="strand.test")
+    wait_until_done_fraction(stack, batch.ids, 0.1)
+    victim.kill()
+    stack.start_worker(concurrency=1)
+    time.sleep(3 * FAST["reconcile_after"])  # three times what the reconciler would have needed
+    statuses = [stack.event(eid).get("status") for eid in batch.ids]
+    stranded = [s for s in statuses if s != "done"]
+    assert stranded, "no event stranded without the reconciler: the kill test could not detect a loss"

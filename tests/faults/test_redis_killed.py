@@ -55,3 +55,21 @@ def test_sigkill_redis_mid_batch_then_restart_loses_no_accepted_event(tmp_path, 
     finally:
         stack.close()
         server.cleanup()
+
+
+def test_negative_control_redis_without_aof_loses_accepted_events(tmp_path, sandbox):
+    """The same crash with AOF off: Redis comes back empty and accepted events are gone — the
+    test above depends on AOF, and would see its absence."""
+    sandbox.reset()
+    server = RedisServer(data_dir=tmp_path / "redis-noaof", aof=False).start()
+    stack = BridgeStack(tmp_path, server.url, sandbox, worker=FAST)
+    try:
+        ids = [stack.accepted_id(stack.post(body={"email": f"c{i}@noaof.test", "note": note_text(i)}))
+               for i in range(scaled(30))]
+        server.kill()
+        server.start()
+        missing = [eid for eid in ids if not stack.event(eid)]
+        assert missing, "events survived a crash without AOF: the test could not tell AOF matters"
+    finally:
+        stack.close()
+        server.cleanup()

@@ -37,7 +37,8 @@ def test_known_customer_costs(stack):
     assert calls_of(stack, {"email": "k@costs.test", "kind": "meta", "plan": "pro"}) == ["PATCH"]
     assert calls_of(stack, {"email": "k@costs.test", "kind": "tag", "tag": "b"}) == ["GET", "PATCH"]
     assert calls_of(stack, {"email": "k@costs.test", "kind": "note", "note": "hi"}) == ["GET", "PATCH"]
-    assert calls_of(stack, {"email": "k@costs.test", "kind": "tag", "tag": "b"}) == ["GET"]  # nothing changes
+    # the same tag again, in a new delivery: read, and nothing to write
+    assert calls_of(stack, {"email": "k@costs.test", "kind": "tag", "tag": "b", "delivery": 2}) == ["GET"]
 
 
 def test_rules_that_read_the_customer_read_it_once_under_the_lock(stack):

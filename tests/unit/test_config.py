@@ -24,7 +24,8 @@ rules: ["r/*.yaml"]
     cfg = load_config(p, env={"API": "http://localhost:9", "KEY": "sk_live_abc", "ZAP": "t0k"})
     assert cfg.cstar.api_url == "http://localhost:9"
     assert isinstance(cfg.cstar.api_key, Secret) and cfg.cstar.api_key.reveal() == "sk_live_abc"
-    assert cfg.sources["zapier"].verify == {"scheme": "token", "secret": "t0k"}
+    assert cfg.sources["zapier"].verify == {"scheme": "token", "secret": Secret("t0k")}
+    assert "t0k" not in repr(cfg.sources)
     assert cfg.base_dir == tmp_path
     assert "sk_live_abc" not in repr(cfg) and "sk_live_abc" not in str(cfg)
 

@@ -52,3 +52,8 @@ def test_other_types_are_415_and_name_the_accepted_ones():
 def test_deeply_nested_json_is_400_not_500():
     with pytest.raises(BodyUnreadable, match="nested too deeply"):
         parse_body("application/json", b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_unknown_charset_is_400_not_500():
+    with pytest.raises(BodyUnreadable, match="unknown charset"):
+        parse_body("application/json", b"{}", charset="nope")
