@@ -1,0 +1,214 @@
+"""`python bench/e2e.py [--events 300] [--new-fraction 0.5] [--processes 1,2] [--paced-seconds 10]`
+
+End to end: from POST to the customer changed in the sandbox, with real Celery worker processes
+(prefork, `-c 1` and `-c 2`), a real redis-server and the sandbox over HTTP.
+
+For each worker process count:
+    seed        create the "existing" customers through the bridge (so it has their ids cached),
+                which also warms the workers up; not measured
+    saturation  post --events events at once (half new customers, half existing ones: a new tag and
+                changed metadata), measure events/s = events / (last finished - first accepted)
+    paced       post at --paced-fraction of that rate for --paced-seconds (open loop), measure the
+                accepted -> done latency p50/p99 (under saturation latency only measures the backlog)
+    baseline    the same API calls the bridge made in the saturation phase (from the sandbox's call
+                log: same methods, paths, queries and bodies; creates get fresh emails), replayed
+                straight at the sandbox by the same number of processes with keep-alive clients.
+                That is the rate the API itself allows for this work on this machine; the bridge's
+                events/s divided by (that rate / the bridge's calls per event) is the share of it
+                the bridge achieves. A Celery no-op baseline would measure only Celery; the API
+                calls are what an event cannot do without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import API_KEY, Sandbox, bridge_env, start_celery, start_redis, write_config  # noqa: E402
+from bench.pyspy import Recording, by_library, summarise  # noqa: E402
+from bench.report import CpuMeter, machine, machine_line, percentile, print_table, ratio, write_json  # noqa: E402
+from bench.workload import BenchBridge, existing_emails, mix, seed_bodies  # noqa: E402
+
+
+def _replay_slice(job: tuple[str, list[dict[str, Any]], str]) -> tuple[int, float, dict[str, int]]:
+    import httpx
+
+    url, calls, tag = job
+    statuses: dict[str, int] = {}
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30) as client:
+        started = time.perf_counter()
+        for i, call in enumerate(calls):
+            body = call.get("body")
+            if call["method"] == "POST" and isinstance(body, dict):
+                body = {**body, "email": f"replay-{tag}-{i}@bench.test"}
+            r = client.request(call["method"], call["path"], params=call.get("query") or None,
+                               json=body if call["method"] in ("POST", "PATCH", "PUT") else None)
+            statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
+        return len(calls), time.perf_counter() - started, statuses
+
+
+def replay(url: str, calls: list[dict[str, Any]], processes: int, tag: str) -> dict[str, Any]:
+    """The calls, split in `processes` contiguous slices, each replayed sequentially by one process."""
+    n = len(calls)
+    slices = [calls[i * n // processes:(i + 1) * n // processes] for i in range(processes)]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(processes) as pool:
+        parts = pool.map(_replay_slice, [(url, s, f"{tag}-{i}") for i, s in enumerate(slices)])
+    seconds = max(p[1] for p in parts)
+    statuses: dict[str, int] = {}
+    for p in parts:
+        for k, v in p[2].items():
+            statuses[k] = statuses.get(k, 0) + v
+    return {"calls": n, "seconds": seconds, "calls_per_s": n / seconds if seconds else 0.0,
+            "statuses": statuses}
+
+
+def redis_commands(before: dict[str, int], after: dict[str, int], posted: int) -> dict[str, int]:
+    """The workers' Redis commands: all of them, less the benchmark's (one claim per event posted,
+    ZCARD polls, INFO)."""
+    delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+    delta.pop("zcard", None)
+    delta.pop("info", None)
+    if "evalsha" in delta:
+        delta["evalsha"] -= posted
+    return {k: v for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v > 0}
+
+
+def profile_tables(stacks: Any, processes: int) -> dict[str, Any]:
+    """Where a worker process's Python time goes during the saturation phase (py-spy, GIL holder)."""
+    s = summarise(stacks, "process_event", "workers/pipeline.py")
+    cols = [("where", "where", ""), ("%", "share", ".1f")]
+    print(f"\n  worker profile, {processes} process(es): {s['samples']} samples")
+    s["tables"] = [print_table("worker: by step of process_event (% of samples)", cols, s["steps"]),
+                   print_table("worker: one level deeper (top 25)", cols, s["nested"]),
+                   print_table("worker: self time by library", cols, by_library(stacks))]
+    return s
+
+
+def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: dict[str, str],
+        redis_pid: int) -> dict[str, Any]:
+    run_id = f"p{processes}x{int(time.time()) % 100000}"
+    worker = start_celery(env, bridge.queue, concurrency=processes, name=f"e2e{processes}")
+    try:
+        known = existing_emails(run_id, max(1, int(args.events * (1 - args.new_fraction))))
+        t = time.perf_counter()
+        seeded = bridge.post_all(seed_bodies(known))
+        if bridge.wait(seeded, timeout=args.timeout) < len(seeded):
+            raise RuntimeError(f"seeding did not finish in {args.timeout} s:\n{worker.log_tail()}")
+        print(f"  {processes} process(es): seeded {len(known)} customers in {time.perf_counter() - t:.1f} s",
+              flush=True)
+
+        # Saturation: everything at once; throughput.
+        since = sandbox.last_seq()
+        meter = CpuMeter({"workers": worker.pids, "sandbox": sandbox.proc.pids, "redis": lambda: [redis_pid]})
+        meter.start()
+        rec = Recording(worker.pids()[1:], tag=f"worker{processes}") if args.profile else None
+        commands_before = bridge.command_counts()
+        ids = bridge.post_all(mix(args.events, run=run_id, existing=known, new_fraction=args.new_fraction))
+        bridge.wait_ledger(timeout=args.timeout)
+        cpu = meter.stop()
+        commands = redis_commands(commands_before, bridge.command_counts(), posted=len(ids))
+        finished = bridge.wait(ids, timeout=args.timeout)
+        profile = profile_tables(rec.stop(), processes) if rec else None
+        calls = [c for c in sandbox.calls(since) if c["path"].startswith("/api/")]
+        sat = bridge.timings(ids)
+        done = [e for e in sat if e["status"] == "done"]
+        if finished < len(ids) or len(done) < len(ids):
+            print(f"  WARNING: {len(ids) - len(done)} of {len(ids)} events not done", flush=True)
+        first = min(e["accepted"] for e in sat)
+        last = max(e["finished"] for e in done)
+        eps = len(done) / (last - first)
+        per_event_calls = len(calls) / max(1, len(done))
+        api_ms = sum(c.get("ms") or 0 for e in done for c in e["calls"]) / max(1, len(done))
+
+        # Paced: open loop at a fraction of that rate; latency.
+        rate = max(1.0, eps * args.paced_fraction)
+        n_paced = max(10, int(rate * args.paced_seconds))
+        bodies = mix(n_paced, run=run_id + "p", existing=known, new_fraction=args.new_fraction,
+                     offset=args.events)
+        pids = bridge.post_paced(bodies, rate)
+        bridge.wait(pids, timeout=args.timeout)
+        paced = [e for e in bridge.timings(pids) if e["status"] == "done"]
+        lat = sorted((e["finished"] - e["accepted"]) * 1000 for e in paced)
+
+        # Baseline: the same API calls straight at the sandbox, same number of processes.
+        base = replay(sandbox.url, calls, processes, run_id)
+        base_eps = base["calls_per_s"] / per_event_calls if per_event_calls else float("nan")
+    finally:
+        worker.stop()
+    methods: dict[str, int] = {}
+    for c in calls:
+        key = c["method"] + (" search" if c["method"] == "GET" and "search" in (c.get("query") or {}) else "")
+        methods[key] = methods.get(key, 0) + 1
+    row = {
+        "processes": processes, "events": len(ids), "done": len(done), "events_per_s": eps,
+        "calls_per_event": per_event_calls, "calls_by_method": methods, "api_ms_per_event": api_ms,
+        "redis_commands_per_event": sum(commands.values()) / max(1, len(done)),
+        "redis_commands": {k: round(v / max(1, len(done)), 2) for k, v in commands.items()},
+        "paced_rate": rate, "paced_events": len(pids), "paced_done": len(paced),
+        "p50_ms": percentile(lat, 50), "p90_ms": percentile(lat, 90), "p99_ms": percentile(lat, 99),
+        "max_ms": lat[-1] if lat else None,
+        "baseline_calls_per_s": base["calls_per_s"], "baseline_events_per_s": base_eps,
+        "baseline_statuses": base["statuses"], "ratio": ratio(eps, base_eps),
+        "worker_cpu_ms_per_event": cpu["workers"] * 1000 / max(1, len(done)),
+        "sandbox_cpu_ms_per_call": cpu["sandbox"] * 1000 / max(1, len(calls)),
+        "redis_cpu_ms_per_event": cpu["redis"] * 1000 / max(1, len(done)),
+        "cpus_busy": sum(cpu.values()) / meter.wall,
+        "statuses": {s: sum(1 for e in sat if e["status"] == s) for s in {e["status"] for e in sat}},
+        "profile": profile,
+    }
+    print(f"  {processes} process(es): {eps:.1f} events/s ({per_event_calls:.2f} calls/event), paced at "
+          f"{rate:.1f}/s: p50 {row['p50_ms']:.0f} ms p99 {row['p99_ms']:.0f} ms; API replay baseline "
+          f"{base_eps:.1f} events/s -> ratio {row['ratio']:.2f}", flush=True)
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="POST -> customer changed: events/s and accepted->done latency.")
+    ap.add_argument("--events", type=int, default=300, help="events in the saturation batch (default 300)")
+    ap.add_argument("--new-fraction", type=float, default=0.5, help="share of events for new customers (0.5)")
+    ap.add_argument("--processes", default="1,2", help="Celery worker process counts (default 1,2)")
+    ap.add_argument("--paced-seconds", type=float, default=10.0, help="length of the paced phase (10)")
+    ap.add_argument("--paced-fraction", type=float, default=0.5,
+                    help="paced rate as a share of the measured saturation rate (default 0.5)")
+    ap.add_argument("--timeout", type=float, default=180.0)
+    ap.add_argument("--profile", action="store_true",
+                    help="py-spy the worker processes during the saturation phase (needs py-spy)")
+    ap.add_argument("--name", default="e2e")
+    args = ap.parse_args()
+    counts = [int(x) for x in args.processes.split(",") if x]
+
+    m = machine()
+    print(f"machine: {machine_line(m)}")
+    server = start_redis()
+    sandbox = Sandbox().start()
+    config = write_config(server.url, sandbox_url=sandbox.url, name="e2e")
+    env = bridge_env(config)
+    bridge = BenchBridge(config)
+    rows = [run(p, args, bridge, sandbox, env, server.proc.pid) for p in counts]  # type: ignore[union-attr]
+    table = print_table(
+        f"end to end: {args.events} events, {args.new_fraction:.0%} new customers, the rest a tag + metadata "
+        "change to a known customer",
+        [("worker processes", "processes", "d"), ("events/s", "events_per_s", ".1f"),
+         ("API calls/event", "calls_per_event", ".2f"),
+         ("Redis cmds/event", "redis_commands_per_event", ".1f"),
+         ("API replay events/s", "baseline_events_per_s", ".1f"),
+         ("x API replay", "ratio", ".2f"), ("paced at /s", "paced_rate", ".1f"), ("p50 ms", "p50_ms", ".0f"),
+         ("p99 ms", "p99_ms", ".0f"), ("worker CPU ms/event", "worker_cpu_ms_per_event", ".1f"),
+         ("API wait ms/event", "api_ms_per_event", ".1f"),
+         ("sandbox CPU ms/call", "sandbox_cpu_ms_per_call", ".2f"),
+         ("CPUs busy", "cpus_busy", ".2f")],
+        rows)
+    write_json(args.name, vars(args), {"rows": rows, "table": table}, m)
+    sandbox.stop()
+    return 0 if all(r["done"] == r["events"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
