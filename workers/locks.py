@@ -22,7 +22,7 @@ class CustomerBusy(BridgeError):
 
 
 class CustomerLocks:
-    def __init__(self, client: "redis.Redis[Any]", *, prefix: str, lease: int = 60, wait: float = 2.0,
+    def __init__(self, client: redis.Redis, *, prefix: str, lease: int = 60, wait: float = 2.0,
                  enabled: bool = True) -> None:
         self.client = client
         self.prefix = prefix

@@ -58,7 +58,7 @@ class RateLimitWait(BridgeError):
 class SharedRateLimiter:
     """`per_minute` requests per minute across all processes; sleeps up to `max_sleep` for a slot."""
 
-    client: "redis.Redis[Any]"
+    client: redis.Redis
     key: str
     per_minute: int
     burst: int = 1

@@ -20,13 +20,13 @@ from workers.ratelimit import SharedRateLimiter
 from workers.store import EventStore
 
 
-def redis_client(url: str) -> "redis.Redis[Any]":
+def redis_client(url: str) -> redis.Redis:
     """A Redis client with timeouts and keep-alive (the same settings everywhere)."""
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, socket_keepalive=True,
                                 health_check_interval=25, retry_on_timeout=True)
 
 
-def make_store(config: Config, client: "redis.Redis[Any]") -> EventStore:
+def make_store(config: Config, client: redis.Redis) -> EventStore:
     return EventStore(client, prefix=config.key_prefix, idempotency_ttl=config.idempotency_ttl,
                       event_ttl=config.event_ttl)
 
@@ -34,7 +34,7 @@ def make_store(config: Config, client: "redis.Redis[Any]") -> EventStore:
 @dataclass
 class WorkerContext:
     config: Config
-    redis: "redis.Redis[Any]"
+    redis: redis.Redis
     store: EventStore
     client: CstarClient
     limiter: SharedRateLimiter

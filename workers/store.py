@@ -86,7 +86,7 @@ def fingerprint(body: bytes) -> str:
 class EventStore:
     """Events, the pending ledger and dead letters, in one Redis."""
 
-    def __init__(self, client: "redis.Redis[Any]", *, prefix: str = "cb:", idempotency_ttl: int = 7 * 86400,
+    def __init__(self, client: redis.Redis, *, prefix: str = "cb:", idempotency_ttl: int = 7 * 86400,
                  event_ttl: int = 30 * 86400) -> None:
         self.r = client
         self.prefix = prefix
@@ -117,9 +117,7 @@ class EventStore:
         """Claim `key`, store the event, add it to the ledger and (with `message`) push its task onto
         `queue` — in one atomic round trip. An existing claim is returned as is, and nothing is pushed."""
         event_id = str(event["id"])
-        fields: list[str] = []
-        for k, v in event.items():
-            fields += [k, v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))]
+        fields = [x for pair in _encode(event).items() for x in pair]
         now = time.time()
         res = self._claim(
             keys=[self.idem_key(source, key), self.event_key(event_id), self.pending_key, queue or self.pending_key],
@@ -158,8 +156,7 @@ class EventStore:
 
     def update(self, event_id: str, **fields: Any) -> None:
         """Set fields of a stored event (JSON-encoding non-strings)."""
-        enc = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
-               for k, v in fields.items()}
+        enc = _encode(fields)
         enc["updated_at"] = _now_iso()
         self.r.hset(self.event_key(event_id), mapping=enc)
 
@@ -173,8 +170,7 @@ class EventStore:
 
     def finish(self, event_id: str, status: str, **fields: Any) -> None:
         """Mark the event terminal and take it off the ledger, atomically."""
-        enc = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
-               for k, v in fields.items()}
+        enc = _encode(fields)
         enc.update(status=status, updated_at=_now_iso())
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.event_key(event_id), mapping=enc)
@@ -183,8 +179,7 @@ class EventStore:
 
     def reschedule(self, event_id: str, at: float, **fields: Any) -> None:
         """The event will be retried at `at`: the reconciler leaves it alone until a while after that."""
-        enc = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
-               for k, v in fields.items()}
+        enc = _encode(fields)
         enc["updated_at"] = _now_iso()
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.event_key(event_id), mapping=enc)
@@ -205,8 +200,7 @@ class EventStore:
     def dead_letter(self, event_id: str, *, reason: str, error: Mapping[str, Any] | None, attempts: int,
                     **fields: Any) -> None:
         """Park the event in the dead-letter stream with its reason; it stays replayable."""
-        enc = {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
-               for k, v in fields.items()}
+        enc = _encode(fields)
         enc.update(status="dead", reason=reason, error=json.dumps(error, default=str), attempts=str(attempts),
                    updated_at=_now_iso())
         pipe = self.r.pipeline(transaction=True)
@@ -220,8 +214,8 @@ class EventStore:
 
     def dead_letters(self, count: int = 1000) -> list[dict[str, Any]]:
         out = []
-        for entry_id, fields in self.r.xrange(self.dead_key, count=count):
-            item = {_s(k): _s(v) for k, v in fields.items()}
+        for entry_id, fields in self.r.xrange(self.dead_key, count=count) or []:
+            item = {_s(k): _s(v) for k, v in (fields or {}).items()}
             item["entry_id"] = _s(entry_id)
             out.append(item)
         return out
@@ -232,8 +226,8 @@ class EventStore:
         status = _s(self.r.hget(key, "status") or b"")
         if status not in ("dead", "failed"):
             return False
-        entries = [eid for eid, f in self.r.xrange(self.dead_key)
-                   if _s(f.get(b"event_id", f.get("event_id", b""))) == event_id]
+        entries: list[Any] = [eid for eid, f in self.r.xrange(self.dead_key) or []
+                              if _s((f or {}).get(b"event_id", (f or {}).get("event_id", b""))) == event_id]
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(key, mapping={"status": "queued", "replayed_at": _now_iso(), "attempt_base": "0"})
         deliveries = [f for f in self.r.hkeys(key) if _s(f).startswith("deliveries:")]
@@ -285,6 +279,12 @@ _JSON_FIELDS = frozenset({"data", "outcome", "error", "trace", "calls", "changes
 def summary(ev: Mapping[str, Any]) -> dict[str, Any]:
     return {k: ev.get(k) for k in ("id", "source", "type", "status", "received_at", "updated_at", "reason",
                                    "attempts")}
+
+
+def _encode(fields: Mapping[str, Any]) -> dict[Any, Any]:
+    """Hash fields as Redis stores them: text as is, anything else as compact JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"), default=str)
+            for k, v in fields.items()}
 
 
 def _s(v: Any) -> str:

@@ -15,7 +15,7 @@ BROKEN = "version: 1\nrules:\n  - id: r\n    if: {field: data.x, op: equals, val
 def test_lint_of_the_examples_is_clean() -> None:
     result = CliRunner().invoke(rules_group, ["lint"])
     assert result.exit_code == 0, result.output
-    assert result.output == "5 file(s) checked: 0 error(s), 0 warning(s)\n"
+    assert result.output == "7 file(s) checked: 0 error(s), 0 warning(s)\n"
 
 
 def test_lint_prints_each_problem_with_its_source_line_and_exits_1(tmp_path: Path) -> None:

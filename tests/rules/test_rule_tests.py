@@ -51,7 +51,8 @@ def test_the_shipped_examples_pass_their_own_tests() -> None:
     assert report.ok and report.failed == 0
     assert report.passed >= 15
     assert {Path(r.file).name for r in report.results} == {
-        "10-unsubscribe.yaml", "20-newsletter.yaml", "30-enterprise-lead.yaml", "40-nps.yaml", "50-zapier-leads.yaml"}
+        "10-unsubscribe.yaml", "20-newsletter.yaml", "30-enterprise-lead.yaml", "40-nps.yaml", "50-zapier-leads.yaml",
+        "60-bookings-and-billing.yaml", "70-contact-forms.yaml"}
 
 
 def test_a_failing_test_lists_each_difference_readably(tmp_path: Path) -> None:
