@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, Callable
 
 from flask import Flask
@@ -34,9 +35,24 @@ def check_rules(config: Config) -> None:
 
 def create_app(config: Config | None = None, *, clock: Clock | None = None,
                enqueue: Callable[[str], None] | None = None) -> Flask:
-    """Build the ingress for `config` (default: from the environment / BRIDGE_CONFIG)."""
-    config = config or load_config()
-    check_rules(config)
+    """Build the ingress for `config` (default: from the environment / BRIDGE_CONFIG).
+
+    Without a config (the production path, `gunicorn 'bridge:create_app()'`), an unusable config or
+    invalid rules print what to fix and exit with gunicorn's "app failed to load" status, never a
+    traceback. With a config (tests, embedding), the ConfigError is raised to the caller.
+    """
+    if config is None:
+        try:
+            config = load_config()
+            check_rules(config)
+            from workers.celery_app import check_timing
+
+            check_timing(config)
+        except ConfigError as exc:
+            print(f"cstar-bridge: cannot start: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(4) from None  # gunicorn's APP_LOAD_ERROR: the arbiter stops, no restart loop
+    else:
+        check_rules(config)
     from workers.celery_app import create_celery
     from workers.runtime import make_store, redis_client
     from workers.enqueue import TaskMessages, send_via_celery

@@ -15,9 +15,19 @@ def __getattr__(name: str) -> Any:
     global _app
     if name in ("app", "celery"):
         if _app is None:
+            import sys
+
             from workers.celery_app import create_celery
             from workers.config import load_config
+            from rules import RulesInvalid, load_ruleset
+            from workers.errors import ConfigError
 
-            _app = create_celery(load_config())
+            try:
+                config = load_config()
+                load_ruleset(config.rule_paths())  # fail at start, not on the first event
+                _app = create_celery(config)
+            except (ConfigError, RulesInvalid) as exc:
+                print(f"cstar-bridge worker: cannot start: {exc}", file=sys.stderr, flush=True)
+                raise SystemExit(1) from None
         return _app
     raise AttributeError(name)
