@@ -101,6 +101,8 @@ class WorkerConfig:
     # fails with its protection off). Never turn them off in production.
     customer_locks: bool = True
     reconciler: bool = True
+    # Park plans for a busy customer and apply them with the lock holder's write (workers.coalesce).
+    coalesce: bool = True
     note_markers: bool = True
 
 
@@ -201,6 +203,7 @@ class _WorkerSchema(Schema):
     soft_shutdown_timeout = fields.Float(validate=validate.Range(min=0))
     verify_tags = fields.Boolean()
     customer_locks = fields.Boolean()
+    coalesce = fields.Boolean()
     reconciler = fields.Boolean()
     note_markers = fields.Boolean()
 

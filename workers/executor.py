@@ -167,3 +167,36 @@ def _verify_tags(ctx: Any, cid: str, sent: list[str]) -> bool:
     log.warning("tags clobbered on %s, repairing (%d missing)", cid, len(missing))
     ctx.client.update_customer(cid, {"tags": list(tags) + missing})
     return True
+
+
+def apply_combined(ctx: Any, items: list[tuple[str | None, CustomerPlan]], resolved: Resolved
+                   ) -> tuple[list[StepResult], Resolved | None]:
+    """Apply several plans for one customer with one read and one PATCH (see workers.coalesce).
+
+    Also returns the customer as it is after the write (known without another read while the lock
+    is held), or None when it is not known.
+    """
+    from workers.coalesce import combine
+
+    first_marker, first = items[0]
+    if resolved.cid is None:  # not there yet: the first plan creates it (or skips), the rest follow it
+        results = [apply_plan(ctx, first_marker, first, resolved)]
+        if len(items) > 1:
+            more, _ = apply_combined(ctx, items[1:], resolve(ctx, first.key, first.email, read=True))
+            results += more
+        return results, None
+    cid = resolved.cid
+    current = resolved.current
+    if current is None and any(plan.needs_read for _, plan in items):
+        current = ctx.client.get_customer(cid)
+    body, changes, after = combine(current, items)
+    if body:
+        try:
+            ctx.client.update_customer(cid, body)
+        except ApiNotFound:
+            ctx.ids.forget(first.key)
+            raise ApiServerError("the customer vanished during a combined update; retrying",
+                                 status=404, code="RESOURCE_MISSING") from None
+    results = [StepResult(plan.email, cid, "updated" if change.update else "unchanged", change=change.to_dict())
+               for (_, plan), change in zip(items, changes)]
+    return results, (Resolved(cid, after) if after is not None else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from typing import Any, Iterator
+from typing import Iterator
 
 import redis
 from redis.lock import Lock
@@ -34,21 +34,21 @@ class CustomerLocks:
         return f"{self.prefix}lock:cust:{hashlib.sha1(customer_key.encode()).hexdigest()}"
 
     @contextlib.contextmanager
-    def hold_all(self, customer_keys: list[str]) -> Iterator[None]:
+    def hold_all(self, customer_keys: list[str], wait: float | None = None) -> Iterator[None]:
         """Hold every listed customer's lock (taken in sorted order, so two events never deadlock)."""
         with contextlib.ExitStack() as stack:
             for key in sorted(set(customer_keys)):
-                stack.enter_context(self.hold(key))
+                stack.enter_context(self.hold(key, wait))
             yield
 
     @contextlib.contextmanager
-    def hold(self, customer_key: str) -> Iterator[Lock | None]:
+    def hold(self, customer_key: str, wait: float | None = None) -> Iterator[Lock | None]:
         """Hold the customer's lock for the block; CustomerBusy when it cannot be had soon."""
         if not self.enabled:  # only for the negative controls of the concurrency tests
             yield None
             return
         lock = Lock(self.client, self.name(customer_key), timeout=self.lease, blocking=True,
-                    blocking_timeout=self.wait, thread_local=False)
+                    blocking_timeout=self.wait if wait is None else wait, thread_local=False)
         if not lock.acquire():
             raise CustomerBusy(f"customer {customer_key!r} is being updated by another worker")
         try:

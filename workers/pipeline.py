@@ -15,13 +15,19 @@ from typing import Any
 
 from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
 from rules import evaluate
-from workers.executor import Resolved, apply_plan, note_marker, resolve
+from workers.coalesce import Parked as ParkedPlan
+from workers.executor import Resolved, apply_combined, apply_plan, note_marker, resolve
 from workers.locks import CustomerBusy
 from workers.ratelimit import RateLimitWait
 from workers.store import TERMINAL
 from workers.timing import backoff, max_countdown
 
 log = logging.getLogger("cstar_bridge.pipeline")
+
+_DRAIN_ROUNDS = 25     # writes one lock holder makes for parked plans before it lets go
+_LINGER = 0.02         # seconds between those writes while plans keep arriving
+_PARKED_FALLBACK = 3.0  # if the lock holder misses a parked plan, the event runs itself after this
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -56,6 +62,8 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
     failures = int(ev.get("failures") or 0)
     try:
         evaluation, steps = _apply(ctx, event_id, event, ev)
+    except Parked as parked:
+        return parked.outcome
     except CustomerBusy as exc:
         return _retry(ctx, event_id, random.uniform(0.5, 2.0), reason=str(exc), failures=failures)
     except RateLimitWait as exc:
@@ -80,46 +88,111 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
     return Outcome("done")
 
 
+class Parked(Exception):
+    """This event's plan waits in the customer's inbox for the worker holding the lock."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.reason)
+        self.outcome = outcome
+
+
 def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
     """Evaluate on a snapshot taken under the customers' locks, then apply each customer's plan once.
 
     The first evaluation (without customer state) names every customer the event can touch; their
     locks are taken in sorted order; customers whose state a rule reads are resolved and read under
     the lock; the rules run again on that snapshot, and the plan is applied with the same snapshot
-    (no second read). A customer whose completion record exists is skipped.
+    (no second read). A customer whose completion record exists is skipped. An event for one busy
+    customer whose plan does not depend on that customer's state is parked (see workers.coalesce).
     """
-    store = ctx.store
     base = evaluate(ctx.ruleset, event)
     keys = sorted({p.key for p in base.plans} | set(base.customers_to_read))
     if not keys:
         return base, []
+    todo = [k for k in keys if f"step:{k}" not in ev]
+    parkable = ctx.coalesce and len(todo) == 1 and len(base.plans) == 1 and not base.customers_to_read
+    try:
+        with ctx.locks.hold_all(todo, wait=0.0 if parkable else None):
+            return _apply_locked(ctx, event_id, event, keys, base)
+    except CustomerBusy:
+        if not parkable:
+            raise
+        # Reschedule first, then park: the holder's "done" must come after our "parked", never before.
+        ctx.store.update(event_id, matched=list(base.matched), trace=base.trace)
+        outcome = _retry(ctx, event_id, _PARKED_FALLBACK, failures=int(ev.get("failures") or 0), status="parked",
+                         reason="parked: another worker is updating this customer")
+        ctx.inbox.park(base.plans[0].key, ParkedPlan(event_id, base.plans[0]))
+        raise Parked(outcome) from None
+
+
+def _apply_locked(ctx: Any, event_id: str, event: dict[str, Any], keys: list[str], base: Any
+                  ) -> tuple[Any, list[dict[str, Any]]]:
+    store = ctx.store
     steps: dict[str, Any] = {}
-    with ctx.locks.hold_all([k for k in keys if f"step:{k}" not in ev]):
-        recorded = store.r.hmget(store.event_key(event_id), [f"step:{k}" for k in keys])
-        for key, raw in zip(keys, recorded):
-            if raw is not None:
-                steps[key] = json.loads(raw)
-        evaluation = base
-        resolved: dict[str, Resolved] = {}
-        if base.customers_to_read:
-            for key in base.customers_to_read:
-                if key not in steps:
-                    resolved[key] = resolve(ctx, key, key, read=True)
-            evaluation = evaluate(ctx.ruleset, event, {k: r.current for k, r in resolved.items() if r.current})
-        for plan in evaluation.plans:
-            if plan.key in steps:
-                continue
-            marker = note_marker(event_id, plan.key) if ctx.config.worker.note_markers else None
+    recorded = store.r.hmget(store.event_key(event_id), [f"step:{k}" for k in keys])
+    for key, raw in zip(keys, recorded):
+        if raw is not None:
+            steps[key] = json.loads(raw)
+    evaluation = base
+    resolved: dict[str, Resolved] = {}
+    if base.customers_to_read:
+        for key in base.customers_to_read:
+            if key not in steps:
+                resolved[key] = resolve(ctx, key, key, read=True)
+        evaluation = evaluate(ctx.ruleset, event, {k: r.current for k, r in resolved.items() if r.current})
+    for plan in evaluation.plans:
+        if plan.key in steps:
+            continue
+        marker = note_marker(event_id, plan.key) if ctx.config.worker.note_markers else None
+        if ctx.coalesce and not evaluation.customers_to_read:
+            result = _apply_with_parked(ctx, event_id, marker, plan, resolved.get(plan.key))
+        else:
             result = apply_plan(ctx, marker, plan, resolved.get(plan.key)).to_dict()
             store.record_step(event_id, plan.key, result)
-            steps[plan.key] = result
+        steps[plan.key] = result
     return evaluation, [steps[p.key] for p in evaluation.plans if p.key in steps]
 
 
-def _retry(ctx: Any, event_id: str, countdown: float, *, reason: str, failures: int) -> Outcome:
+def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, resolved: Resolved | None
+                       ) -> dict[str, Any]:
+    """Apply this event's plan together with whatever other events parked for the customer, and keep
+    draining while the lock is ours: a burst ends in a few writes. After the first write the state is
+    known (we hold the lock and just wrote it), so later rounds cost one PATCH each, no read."""
+    own: dict[str, Any] | None = None
+    state = resolved
+    for _ in range(_DRAIN_ROUNDS):
+        parked = [p for p in ctx.inbox.drain(plan.key) if p.event_id != event_id
+                  and ctx.store.r.hget(ctx.store.event_key(p.event_id), f"step:{plan.key}") is None]
+        items: list[tuple[str | None, Any]] = [] if own is not None else [(marker, plan)]
+        items += [(note_marker(p.event_id, plan.key) if ctx.config.worker.note_markers else None, p.plan)
+                  for p in parked]
+        if not items:
+            break
+        if own is None and not parked:
+            results, state = [apply_plan(ctx, marker, plan, resolved)], None
+        else:
+            if state is None or state.cid is None or state.current is None:
+                state = resolve(ctx, plan.key, plan.email, read=True)
+            results, state = apply_combined(ctx, items, state)
+        if own is None:
+            own = results.pop(0).to_dict()
+            ctx.store.record_step(event_id, plan.key, own)
+        for p, result in zip(parked, results):
+            ctx.store.record_step(p.event_id, plan.key, result.to_dict())
+            ctx.store.finish(p.event_id, "done", changes=[result.to_dict()], calls=[], coalesced_into=event_id,
+                             finished_at=_iso())
+        if not parked:
+            break
+        time.sleep(_LINGER)  # a burst is under way: let a few more plans park before the next write
+    assert own is not None
+    return own
+
+
+def _retry(ctx: Any, event_id: str, countdown: float, *, reason: str, failures: int,
+           status: str = "retrying") -> Outcome:
     countdown = min(countdown, max_countdown(ctx.config))
     ctx.store.reschedule(event_id, time.time() + countdown + ctx.config.worker.reconcile_after,
-                         status="retrying", retry_reason=reason, failures=str(failures))
+                         status=status, retry_reason=reason, failures=str(failures))
     return Outcome("retry", retry_in=countdown, reason=reason)
 
 

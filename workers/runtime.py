@@ -13,6 +13,7 @@ import redis
 
 from rules import Ruleset, load_ruleset
 from workers.client import CallRecord, CstarClient
+from workers.coalesce import Inbox
 from workers.config import Config
 from workers.executor import CustomerIds
 from workers.locks import CustomerLocks
@@ -42,6 +43,8 @@ class WorkerContext:
     ids: CustomerIds
     ruleset: Ruleset
     verify_tags: bool = False
+    coalesce: bool = True
+    inbox: Any = None
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def on_response(self, record: CallRecord) -> None:
@@ -66,6 +69,8 @@ def build_context(config: Config) -> WorkerContext:
         ids=CustomerIds(r, prefix=config.key_prefix, team=team),
         ruleset=load_ruleset(config.rule_paths()),
         verify_tags=config.worker.verify_tags,
+        coalesce=config.worker.coalesce and config.worker.customer_locks,
+        inbox=Inbox(r, prefix=config.key_prefix),
     )
     ctx.client = CstarClient.from_config(config.cstar, before_request=limiter.before_request,
                                          on_response=ctx.on_response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.batch import scaled, scaled_timeout, FAST, assert_each_effect_once, post_batch
+from tests.faults.batch import FAST, scaled, scaled_timeout, assert_each_effect_once, post_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.faults.batch import (scaled, scaled_timeout, FAST, assert_each_effect_once, max_deliveries, post_batch,
-                                wait_until_done_fraction)
+from tests.faults.batch import (FAST, assert_each_effect_once, done_count, max_deliveries, post_batch, scaled,
+                                scaled_timeout, wait_until_done_fraction)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -80,12 +80,23 @@ def test_negative_control_without_the_reconciler_a_killed_worker_strands_events(
     """With the reconciler off (and Celery's own restore an hour away), the same kill strands events:
     the promise rests on the ledger and the reconciler, and this test would see it broken."""
     stack = make_stack(worker={**FAST, "reconciler": False, "visibility_timeout": 3600})
+    # Slow API calls make sure the victim is mid-task (and holds a prefetched one) when it dies.
+    stack.sandbox.set_faults([{"action": "latency", "latency_ms": 400, "rate": 1.0}])
     victim = stack.start_worker(concurrency=1)
-    batch = post_batch(stack, n=scaled(60), customers=20, domain="strand.test")
-    wait_until_done_fraction(stack, batch.ids, 0.1)
+    batch = post_batch(stack, n=scaled(30), customers=30, domain="strand.test")
+    deadline = time.monotonic() + 60
+    while done_count(stack, batch.ids) < 2:
+        assert time.monotonic() < deadline, "the victim never got going"
+        time.sleep(0.05)
     victim.kill()
+    stack.sandbox.set_faults([])
     stack.start_worker(concurrency=1)
-    time.sleep(3 * FAST["reconcile_after"])  # three times what the reconciler would have needed
-    statuses = [stack.event(eid).get("status") for eid in batch.ids]
-    stranded = [s for s in statuses if s != "done"]
+    # Let the survivor drain the queue until progress stops, then look for what never came back.
+    last, still = -1, 0
+    while still < 3 * FAST["reconcile_after"] and time.monotonic() < deadline + 120:
+        done = done_count(stack, batch.ids)
+        still = still + 1 if (done == last and stack.queue_length() == 0) else 0
+        last = done
+        time.sleep(1)
+    stranded = [eid for eid in batch.ids if stack.event(eid).get("status") != "done"]
     assert stranded, "no event stranded without the reconciler: the kill test could not detect a loss"

@@ -7,7 +7,7 @@ import bisect
 
 import pytest
 
-from tests.faults.batch import scaled, scaled_timeout, FAST, post_batch
+from tests.faults.batch import FAST, scaled, scaled_timeout, post_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

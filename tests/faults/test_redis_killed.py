@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.faults.batch import scaled, scaled_timeout, FAST, Batch, assert_each_effect_once, note_text
+from tests.faults.batch import FAST, scaled, scaled_timeout, Batch, assert_each_effect_once, note_text
 from tests.support.stack import BridgeStack
 from workers.redis_server import RedisServer
 
