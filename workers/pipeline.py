@@ -13,9 +13,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
 from rules import evaluate
 from workers.coalesce import Parked as ParkedPlan
+from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
 from workers.executor import Resolved, apply_combined, apply_plan, note_marker, resolve
 from workers.locks import CustomerBusy
 from workers.ratelimit import RateLimitWait
@@ -34,7 +34,6 @@ class Outcome:
     status: str                  # done | ignored | dead | retry | missing
     retry_in: float | None = None
     reason: str | None = None
-
 
 
 def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
@@ -161,8 +160,7 @@ def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, r
     own: dict[str, Any] | None = None
     state = resolved
     for _ in range(_DRAIN_ROUNDS):
-        parked = [p for p in ctx.inbox.drain(plan.key) if p.event_id != event_id
-                  and ctx.store.r.hget(ctx.store.event_key(p.event_id), f"step:{plan.key}") is None]
+        parked = _unapplied(ctx, plan.key, ctx.inbox.drain(plan.key), event_id)
         items: list[tuple[str | None, Any]] = [] if own is not None else [(marker, plan)]
         items += [(note_marker(p.event_id, plan.key) if ctx.config.worker.note_markers else None, p.plan)
                   for p in parked]
@@ -186,6 +184,18 @@ def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, r
         time.sleep(_LINGER)  # a burst is under way: let a few more plans park before the next write
     assert own is not None
     return own
+
+
+def _unapplied(ctx: Any, key: str, parked: list[Any], own_event_id: str) -> list[Any]:
+    """Parked plans not applied yet: each event once (a fallback retry may have parked it twice), not
+    our own, and without a completion record for this customer."""
+    unique = list({p.event_id: p for p in parked if p.event_id != own_event_id}.values())
+    if not unique:
+        return []
+    pipe = ctx.store.r.pipeline(transaction=False)
+    for p in unique:
+        pipe.hexists(ctx.store.event_key(p.event_id), f"step:{key}")
+    return [p for p, done in zip(unique, pipe.execute()) if not done]
 
 
 def _retry(ctx: Any, event_id: str, countdown: float, *, reason: str, failures: int,
