@@ -161,14 +161,26 @@ def machine() -> dict[str, Any]:
         ran = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
         words = (ran.stdout + ran.stderr).split()
         versions["wrk"] = words[1] if len(words) > 1 else "?"
-    return {"cpus": len(os.sched_getaffinity(0)), "cpu_model": model, "memory": mem,
+    return {"cpus": len(os.sched_getaffinity(0)), "cpu_model": model, "memory": mem, "code": code_version(),
             "python": platform.python_version(), "platform": platform.platform(),
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "versions": versions}
 
 
+def code_version() -> str:
+    """The commit measured, and whether the product's files differ from it (others commit as we go)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "bridge", "workers", "rules", "sandbox"],
+                               cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+    return head + (f" + uncommitted changes in {len(dirty.splitlines())} product file(s)" if dirty else "")
+
+
 def machine_line(m: Mapping[str, Any]) -> str:
     return (f"{m['cpus']} CPU(s) {m['cpu_model']}, {m['memory']} RAM, Python {m['python']}, "
-            f"load average at start {m['loadavg_at_start'][0]}")
+            f"load average at start {m['loadavg_at_start'][0]}; code {m.get('code', '?')}")
 
 
 def write_json(name: str, params: Mapping[str, Any], results: Any, m: Mapping[str, Any]) -> Path:
