@@ -57,6 +57,7 @@ def create_floor_app() -> Flask:
         event = {"id": event_id, "source": source, "type": "form.submitted", "data": data,
                  "received_at": "2026-01-01T00:00:00Z", "accepted_at": repr(time.time()),
                  "idempotency_key": event_id, "status": "queued"}
-        store.claim(source=source, key=event_id, fp=str(len(raw)), event=event, queue="bench", message=message)
+        store.claim(source=source, key=event_id, fp=str(len(raw)), event=event, queue="bench",
+                    message=message)
 
     return _app(accept)

@@ -185,7 +185,8 @@ def main() -> int:
     ap.add_argument("--processes", default="1,2", help="Celery worker process counts (default 1,2)")
     ap.add_argument("--paced-seconds", type=float, default=10.0, help="length of the paced phase (10)")
     ap.add_argument("--paced-fraction", type=float, default=0.3,
-                    help="paced rate as a share of the saturation rate (default 0.3: posting shares the CPUs)")
+                    help="paced rate as a share of the saturation rate (default 0.3: posting shares "
+                         "the CPUs)")
     ap.add_argument("--timeout", type=float, default=180.0)
     ap.add_argument("--profile", action="store_true",
                     help="py-spy the worker processes during the saturation phase (needs py-spy)")

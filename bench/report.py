@@ -171,8 +171,8 @@ def code_version() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                               text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "bridge", "workers", "rules", "sandbox"],
-                               cwd=REPO, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "bridge", "workers", "rules",
+                                "sandbox"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:
         return "?"
     return head + (f" + uncommitted changes in {len(dirty.splitlines())} product file(s)" if dirty else "")
