@@ -128,6 +128,8 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         done = [e for e in sat if e["status"] == "done"]
         if finished < len(ids) or len(done) < len(ids):
             print(f"  WARNING: {len(ids) - len(done)} of {len(ids)} events not done", flush=True)
+        sample = [bridge.store.event_key(e["id"]) for e in done[:100]]
+        event_bytes = sum(int(bridge.redis.memory_usage(k) or 0) for k in sample) / max(1, len(sample))
         ends = sorted(e["finished"] for e in done)
         lo, hi = int(len(ends) * 0.1), int(len(ends) * 0.9) - 1
         eps = (hi - lo) / (ends[hi] - ends[lo]) if hi > lo and ends[hi] > ends[lo] else float("nan")
@@ -157,6 +159,7 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         "processes": processes, "events": len(ids), "done": len(done), "events_per_s": eps,
         "calls_per_event": per_event_calls, "calls_by_method": methods, "api_ms_per_event": api_ms,
         "redis_commands_per_event": sum(commands.values()) / max(1, len(done)),
+        "redis_bytes_per_done_event": event_bytes,
         "redis_commands": {k: round(v / max(1, len(done)), 2) for k, v in commands.items()},
         "paced_rate": rate, "paced_events": len(pids), "paced_done": len(paced),
         "p50_ms": percentile(lat, 50), "p90_ms": percentile(lat, 90), "p99_ms": percentile(lat, 99),
