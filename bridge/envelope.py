@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any, Mapping
 
-from flask import Response, g, jsonify
+from flask import Response, current_app, g, jsonify
 
 
 def request_id() -> str:
@@ -20,9 +21,11 @@ def _timestamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def ok(data: Any, status: int = 200, **meta: Any) -> tuple[Response, int]:
-    return jsonify({"success": True, "data": data,
-                    "meta": {"requestId": request_id(), "timestamp": _timestamp(), **meta}}), status
+def ok(data: Any, status: int = 200, **meta: Any) -> Response:
+    """A success envelope (plain json.dumps: jsonify's provider machinery is measurable on /hooks)."""
+    body = {"success": True, "data": data, "meta": {"requestId": request_id(), "timestamp": _timestamp(), **meta}}
+    return current_app.response_class(json.dumps(body, separators=(",", ":"), default=str), status=status,
+                                      mimetype="application/json")
 
 
 def error(status: int, type_: str, code: str, message: str, *, details: Mapping[str, Any] | None = None,

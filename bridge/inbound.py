@@ -6,8 +6,7 @@ unit tests call with literal bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 
 class Headers(Mapping[str, str]):
@@ -37,14 +36,44 @@ class Headers(Mapping[str, str]):
         return f"Headers({sorted(self._items)})"
 
 
-@dataclass(frozen=True)
 class InboundRequest:
-    """One delivery as received: raw body bytes (read before any parsing) and its metadata."""
+    """One delivery as received: raw body bytes (read before any parsing) and its metadata.
 
-    source: str
-    method: str
-    url: str                          # full URL as the sender addressed it (HubSpot v2/v3 sign it)
-    headers: Headers
-    body: bytes
-    query: Mapping[str, str] = field(default_factory=dict)
-    content_type: str = ""            # mimetype only, lower case, no parameters
+    `url` and `query` may be given as zero-argument callables: they are computed on first use, since
+    only a few schemes need them and building them costs time on the hot path.
+    """
+
+    __slots__ = ("source", "method", "headers", "body", "content_type", "_url", "_query")
+
+    def __init__(self, *, source: str, method: str, url: str | Callable[[], str], headers: Headers, body: bytes,
+                 query: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+                 content_type: str = "") -> None:
+        self.source = source
+        self.method = method
+        self.headers = headers
+        self.body = body
+        self.content_type = content_type  # mimetype only, lower case, no parameters
+        self._url = url
+        self._query = {} if query is None else query
+
+    @property
+    def url(self) -> str:
+        """The full URL as the sender addressed it (HubSpot v2/v3 sign it)."""
+        if callable(self._url):
+            self._url = self._url()
+        return self._url
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        if callable(self._query):
+            self._query = self._query()
+        return self._query
+
+    def replace(self, **changes: Any) -> "InboundRequest":
+        """A copy with some attributes changed (tests build variants of one delivery this way)."""
+        fields = {"source": self.source, "method": self.method, "url": self._url, "headers": self.headers,
+                  "body": self.body, "query": self._query, "content_type": self.content_type}
+        return InboundRequest(**{**fields, **changes})
+
+    def __repr__(self) -> str:
+        return f"InboundRequest(source={self.source!r}, method={self.method!r}, {len(self.body)} bytes)"

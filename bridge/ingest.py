@@ -42,9 +42,9 @@ def receive(source: str) -> Any:
         raise UnknownSource(f"no source named {source!r} is configured; configured: "
                             f"{', '.join(sorted(state.sources)) or '(none)'} (see `sources:` in bridge.yaml)")
     raw = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, before anything is parsed
-    inbound = InboundRequest(source=source, method=request.method, url=request.url,
+    inbound = InboundRequest(source=source, method=request.method, url=lambda: request.url,
                              headers=Headers(dict(request.headers)), body=raw,
-                             query=request.args.to_dict(flat=True), content_type=request.mimetype or "")
+                             query=lambda: request.args.to_dict(flat=True), content_type=request.mimetype or "")
     try:
         src.verifier.verify(inbound)
     except VerificationFailed as exc:

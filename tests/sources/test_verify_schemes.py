@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -352,7 +351,7 @@ def test_basic_needs_a_username_and_a_password(config: dict[str, Any]) -> None:
 ])
 def test_token(headers: dict[str, str], url: str, expected: str | None) -> None:
     verifier = build_verifier("src", {"scheme": "token", "secret": "tok"})
-    req = replace(request(b"{}", headers, url=url), query={"token": "tok"} if "token=" in url else {})
+    req = request(b"{}", headers, url=url).replace(query={"token": "tok"} if "token=" in url else {})
     try:
         verifier.verify(req)
         got = None
