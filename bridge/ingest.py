@@ -36,6 +36,11 @@ bp = Blueprint("ingest", __name__)
 
 @bp.post("/hooks/<source>")
 def receive(source: str) -> Any:
+    with metrics.LATENCY.time():
+        return _receive(source)
+
+
+def _receive(source: str) -> Any:
     state: BridgeState = current_app.extensions["cstar_bridge"]
     src = state.sources.get(source)
     if src is None:  # never for a transient problem: some senders disable the webhook on 404
@@ -64,8 +69,8 @@ def receive(source: str) -> Any:
     except ValidationError as exc:
         raise PayloadInvalid.from_messages(exc.messages) from None
 
-    key = header_key or env["delivery_id"] or hashlib.sha256(source.encode() + b"\0" + raw).hexdigest()
-    fp = fingerprint(raw)
+    fp = fingerprint(raw)  # sha256 of the raw body; with the source it is the key of last resort
+    key = header_key or env["delivery_id"] or hashlib.sha256(f"{source}\0{fp}".encode()).hexdigest()
     event_id = new_event_id()
     now = time.time()
     event = {"id": event_id, "source": source, "type": env["type"], "data": env["data"],
