@@ -22,7 +22,7 @@ from rules import CustomerPlan, apply_change, compute_change
 
 
 @dataclass(frozen=True)
-class Parked:
+class ParkedPlan:
     """One event's plan waiting in a customer's inbox."""
 
     event_id: str
@@ -32,7 +32,7 @@ class Parked:
         return json.dumps({"event_id": self.event_id, "plan": self.plan.to_dict()}, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "Parked":
+    def from_json(cls, raw: str | bytes) -> "ParkedPlan":
         d = json.loads(raw)
         p = d["plan"]
         plan = CustomerPlan(email=p["email"], key=p["key"], name=p.get("name"), create=bool(p.get("create")),
@@ -51,19 +51,19 @@ class Inbox:
         self.prefix = f"{prefix}inbox:"
         self.ttl = ttl
 
-    def park(self, key: str, item: Parked) -> None:
+    def park(self, key: str, item: ParkedPlan) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.rpush(self.prefix + key, item.to_json())
         pipe.expire(self.prefix + key, self.ttl)
         pipe.execute()
 
-    def drain(self, key: str, limit: int = 200) -> list[Parked]:
+    def drain(self, key: str, limit: int = 200) -> list[ParkedPlan]:
         """Take up to `limit` parked plans, oldest first (atomically: no two holders get the same one)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.lrange(self.prefix + key, 0, limit - 1)
         pipe.ltrim(self.prefix + key, limit, -1)
         raw, _ = pipe.execute()
-        return [Parked.from_json(r) for r in raw]
+        return [ParkedPlan.from_json(r) for r in raw]
 
 
 def combine(current: Mapping[str, Any] | None, items: list[tuple[str | None, CustomerPlan]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rules import evaluate
-from workers.coalesce import Parked as ParkedPlan
+from workers.coalesce import ParkedPlan
 from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
 from workers.executor import Resolved, apply_combined, apply_plan, note_marker, resolve
 from workers.locks import CustomerBusy
@@ -45,17 +45,18 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
         return Outcome("missing")
     if ev.get("status") in TERMINAL:
         return Outcome(ev["status"])
-    deliveries = store.count_delivery(event_id, attempt)
+    ctx.calls = []
+    now = time.time()
+    # One round trip: count this delivery (poison guard) and mark the event as being processed.
+    deliveries = store.start_attempt(event_id, attempt, now + ctx.config.worker.reconcile_after,
+                                     status="processing",
+                                     started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
     if deliveries > ctx.config.worker.max_deliveries:
         reason = (f"delivered {deliveries - 1} times without finishing (the worker died each time); "
                   "parked as poison")
         store.dead_letter(event_id, reason=reason, error=None, attempts=int(ev.get("attempts") or 0))
         return Outcome("dead", reason=reason)
 
-    ctx.calls = []
-    now = time.time()
-    store.reschedule(event_id, now + ctx.config.worker.reconcile_after, status="processing",
-                     started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
     event = {"id": event_id, "source": ev.get("source"), "type": ev.get("type"),
              "received_at": ev.get("received_at"), "data": ev.get("data") or {}}
     failures = int(ev.get("failures") or 0)
@@ -128,6 +129,7 @@ def _apply_locked(ctx: Any, event_id: str, event: dict[str, Any], keys: list[str
                   ) -> tuple[Any, list[dict[str, Any]]]:
     store = ctx.store
     steps: dict[str, Any] = {}
+    # Re-read the completion records under the lock: a concurrent delivery may have just written one.
     recorded = store.r.hmget(store.event_key(event_id), [f"step:{k}" for k in keys])
     for key, raw in zip(keys, recorded):
         if raw is not None:

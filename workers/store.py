@@ -160,9 +160,17 @@ class EventStore:
         enc["updated_at"] = _now_iso()
         self.r.hset(self.event_key(event_id), mapping=enc)
 
-    def count_delivery(self, event_id: str, attempt: int) -> int:
-        """How many times this attempt of the event has been delivered to a worker (poison guard)."""
-        return int(self.r.hincrby(self.event_key(event_id), f"deliveries:{attempt}", 1))
+    def start_attempt(self, event_id: str, attempt: int, look_again_at: float, **fields: Any) -> int:
+        """Count this delivery of the attempt (the poison guard) and set `fields`, in one round trip;
+        the reconciler leaves the event alone until `look_again_at`. Returns the delivery count."""
+        enc = _encode(fields)
+        enc["updated_at"] = _now_iso()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hincrby(self.event_key(event_id), f"deliveries:{attempt}", 1)
+        pipe.hset(self.event_key(event_id), mapping=enc)
+        pipe.zadd(self.pending_key, {event_id: look_again_at})
+        deliveries, _, _ = pipe.execute()
+        return int(deliveries)
 
     def record_step(self, event_id: str, customer_key: str, result: Mapping[str, Any]) -> None:
         """Completion record of one customer's change: a redelivered task will not apply it again."""
