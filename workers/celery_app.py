@@ -54,6 +54,7 @@ def create_celery(config: Config) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_soft_shutdown_timeout=w.soft_shutdown_timeout,
+        worker_max_memory_per_child=w.max_memory_per_child_mib * 1024 or None,  # KiB
         worker_enable_soft_shutdown_on_idle=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,

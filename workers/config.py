@@ -94,6 +94,10 @@ class WorkerConfig:
     reconcile_interval: int = 60
     reconcile_after: int = 300
     soft_shutdown_timeout: float = 30.0
+    # A pool process whose peak RSS passes this is replaced after its current task (Celery's
+    # worker_max_memory_per_child): a guard against a leak in a library, not a limit a healthy
+    # worker reaches (a pool process holds ~60 MiB; bench/memory.py). 0 turns it off.
+    max_memory_per_child_mib: int = 512
     # Read the customer back after every tag write and repair if a writer outside the bridge
     # clobbered it (costs one GET per tag change; the per-customer lock covers our own writers).
     verify_tags: bool = False
@@ -201,6 +205,7 @@ class _WorkerSchema(Schema):
     reconcile_interval = fields.Integer(validate=validate.Range(min=1))
     reconcile_after = fields.Integer(validate=validate.Range(min=1))
     soft_shutdown_timeout = fields.Float(validate=validate.Range(min=0))
+    max_memory_per_child_mib = fields.Integer(validate=validate.Range(min=0))
     verify_tags = fields.Boolean()
     customer_locks = fields.Boolean()
     coalesce = fields.Boolean()
