@@ -123,9 +123,10 @@ def new_customer(run: str, i: int) -> dict[str, Any]:
             "seats": i % 50 + 1}
 
 
-def known_customer(email: str, i: int) -> dict[str, Any]:
-    """A later event for a customer the bridge has seen: a new tag and changed metadata."""
-    return {"email": email, "tag": f"t{i}", "plan": ("pro", "team", "enterprise")[i % 3], "seats": i + 1}
+def known_customer(email: str, i: int, tags: int | None = None) -> dict[str, Any]:
+    """A later event for a customer the bridge has seen: a new tag and changed metadata. With `tags`,
+    the tag cycles through that many (so a long run's customers do not grow without bound)."""
+    return {"email": email, "tag": f"t{i % tags if tags else i}", "plan": ("pro", "team", "enterprise")[i % 3], "seats": i + 1}
 
 
 def existing_emails(run: str, n: int) -> list[str]:
@@ -139,15 +140,16 @@ def seed_bodies(emails: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def mix(n: int, *, run: str, existing: Sequence[str], new_fraction: float,
-        offset: int = 0) -> list[dict[str, Any]]:
+        offset: int = 0, tags: int | None = None) -> list[dict[str, Any]]:
     """n events, `new_fraction` of them for new customers, evenly interleaved; the rest cycle through
-    `existing` (so one customer's events are len(existing) positions apart)."""
+    `existing` (so one customer's events are len(existing) positions apart); `tags` as in
+    known_customer."""
     out = []
     k = 0
     for i in range(offset, offset + n):
         if int((i + 1) * new_fraction) > int(i * new_fraction) or not existing:
             out.append(new_customer(run, i))
         else:
-            out.append(known_customer(existing[k % len(existing)], i))
+            out.append(known_customer(existing[k % len(existing)], i, tags))
             k += 1
     return out
