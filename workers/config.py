@@ -122,6 +122,10 @@ class Config:
     signature_tolerance: int = 300
     idempotency_ttl: int = 7 * 24 * 3600
     event_ttl: int = 30 * 24 * 3600
+    # The largest rule trace kept with an event (JSON bytes; 0: no limit). Past it the trace keeps the
+    # matched rules in full and names the others (workers.store.bounded_trace): Redis holds every
+    # event for event_ttl, and a trace grows with the rules (~200 bytes for each rule not matched).
+    trace_max_bytes: int = 16 * 1024
     key_prefix: str = "cb:"
     queue: str = "cstar-bridge"
     base_dir: Path = field(default_factory=Path.cwd)
@@ -228,6 +232,7 @@ class _ConfigSchema(Schema):
     signature_tolerance = fields.Integer(validate=validate.Range(min=1))
     idempotency_ttl = fields.Integer(validate=validate.Range(min=60))
     event_ttl = fields.Integer(validate=validate.Range(min=60))
+    trace_max_bytes = fields.Integer(validate=validate.Range(min=0))
     key_prefix = fields.String()
     queue = fields.String()
     worker = fields.Nested(_WorkerSchema, load_default=dict)

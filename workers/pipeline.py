@@ -19,7 +19,7 @@ from workers.errors import ApiError, PermanentApiError, RateLimited, TransientAp
 from workers.executor import Resolved, apply_combined, apply_plan, note_marker, resolve
 from workers.locks import CustomerBusy
 from workers.ratelimit import RateLimitWait
-from workers.store import TERMINAL
+from workers.store import TERMINAL, bounded_trace
 from workers.timing import backoff, max_countdown
 
 log = logging.getLogger("cstar_bridge.pipeline")
@@ -83,7 +83,7 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
 
     outcome = {"matched": list(evaluation.matched), "steps": steps, "calls": ctx.calls,
                "rules_fingerprint": ctx.ruleset.fingerprint}
-    store.finish(event_id, "done", matched=list(evaluation.matched), trace=evaluation.trace,
+    store.finish(event_id, "done", matched=list(evaluation.matched), **_trace(ctx, evaluation.trace, ev),
                  changes=steps, calls=ctx.calls, outcome=outcome, finished_at=_iso())
     return Outcome("done")
 
@@ -118,7 +118,7 @@ def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -
         if not parkable:
             raise
         # Reschedule first, then park: the holder's "done" must come after our "parked", never before.
-        ctx.store.update(event_id, matched=list(base.matched), trace=base.trace)
+        ctx.store.update(event_id, matched=list(base.matched), **_trace(ctx, base.trace, ev))
         outcome = _retry(ctx, event_id, _PARKED_FALLBACK, failures=int(ev.get("failures") or 0), status="parked",
                          reason="parked: another worker is updating this customer")
         ctx.inbox.park(base.plans[0].key, ParkedPlan(event_id, base.plans[0]))
@@ -228,6 +228,15 @@ def _transient(ctx: Any, event_id: str, failures: int, error: dict[str, Any], re
     delay = max(backoff(ctx.config, failures), retry_after or 0.0)
     ctx.store.update(event_id, last_error=error)
     return _retry(ctx, event_id, delay, reason=reason, failures=failures)
+
+
+def _trace(ctx: Any, trace: list[dict[str, Any]], ev: dict[str, Any]) -> dict[str, Any]:
+    """The hash fields that keep an evaluation's trace, bounded by `trace_max_bytes` (a note from an
+    earlier attempt is cleared when this trace is whole)."""
+    text, note = bounded_trace(trace, ctx.config.trace_max_bytes)
+    if note or ev.get("trace_truncated"):
+        return {"trace": text, "trace_truncated": note}
+    return {"trace": text}
 
 
 def _iso() -> str:

@@ -281,7 +281,44 @@ class EventStore:
         return counts
 
 
-_JSON_FIELDS = frozenset({"data", "outcome", "error", "trace", "calls", "changes", "matched", "plan"})
+_JSON_FIELDS = frozenset({"data", "outcome", "error", "trace", "trace_truncated", "calls", "changes", "matched",
+                          "plan"})
+
+
+TRACE_HINT = ("the full trace: `cstar-bridge events show <id>` gives the event's data; "
+              "`cstar-bridge simulate --event FILE` runs the rules on it again")
+
+
+def bounded_trace(trace: list[dict[str, Any]], limit: int) -> tuple[str, dict[str, Any] | None]:
+    """The trace as the JSON text to store, cut to `limit` bytes (0: no limit), and a note saying what
+    was left out (None when nothing was). Past the limit: matched rules in full and the others by
+    name; if that is still too long, the matched rules only, those past the limit by name only (so
+    every matched rule is still listed)."""
+    text = json.dumps(trace, separators=(",", ":"), default=str)
+    if not limit or len(text) <= limit:
+        return text, None
+    note: dict[str, Any] = {"bytes": len(text), "limit": limit, "rules": len(trace), "hint": TRACE_HINT}
+
+    def by_name(e: Mapping[str, Any]) -> dict[str, Any]:
+        return {"rule": e.get("rule"), "line": e.get("line"), "matched": bool(e.get("matched"))}
+
+    compact = [e if e.get("matched") else by_name(e) for e in trace]
+    text = json.dumps(compact, separators=(",", ":"), default=str)
+    if len(text) <= limit:
+        note["kept"] = "matched rules in full, the others by name"
+        return text, note
+    kept: list[dict[str, Any]] = []
+    size = 2
+    for e in (e for e in trace if e.get("matched")):
+        entry = e
+        n = len(json.dumps(entry, separators=(",", ":"), default=str)) + 1
+        if size + n > limit:
+            entry = by_name(e)
+            n = len(json.dumps(entry, separators=(",", ":"), default=str)) + 1
+        kept.append(entry)
+        size += n
+    note["kept"] = "matched rules only"
+    return json.dumps(kept, separators=(",", ":"), default=str), note
 
 
 def summary(ev: Mapping[str, Any]) -> dict[str, Any]:

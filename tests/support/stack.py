@@ -30,7 +30,8 @@ RULES_DIR = Path(__file__).resolve().parents[1] / "integration" / "rules"
 class BridgeStack:
     def __init__(self, tmp: Path, redis_url: str, sandbox: Any, *, rules: Iterable[str | Path] | None = None,
                  worker: dict[str, Any] | None = None, cstar: dict[str, Any] | None = None,
-                 sources: dict[str, Any] | None = None, clock: Any = None) -> None:
+                 sources: dict[str, Any] | None = None, clock: Any = None,
+                 settings: dict[str, Any] | None = None) -> None:
         n = next(_seq)
         self.tmp = tmp
         self.sandbox = sandbox
@@ -54,6 +55,7 @@ class BridgeStack:
                        "retry_backoff_base": 0.5, "retry_backoff_cap": 2.0, "visibility_timeout": 300,
                        "task_time_limit": 60, "task_soft_time_limit": 50, "soft_shutdown_timeout": 10,
                        **(worker or {})},
+            **(settings or {}),  # other top-level keys of bridge.yaml
         }
         self.config_path = tmp / f"bridge-{n}.yaml"
         self.config_path.write_text(yaml.safe_dump(cfg))
