@@ -1,17 +1,22 @@
-"""`python bench/memory.py [--web-events 100000] [--worker-events 3000] [--interval 1]`
+"""`python bench/memory.py [--parts web,worker] [--web-events 100000] [--worker-events 100000]`
 
 Memory of the web and worker processes while they handle many events, sampled over time (RSS from
-/proc), and whether it keeps growing once warmed up.
+/proc), and whether it keeps growing once warmed up. A progress line every --report-every seconds
+(with an ETA), and the samples so far in bench/results/<name>.<part>.partial.json.
 
     web      gunicorn serving the bridge (--workers/--threads as in bench/ingest.py), driven by the
              same load generator with --web-events unique events (default 100k, as issue 7 asks);
-             progress is the queue length (every 202 pushes one task; no Celery worker runs)
+             progress is the queue length (every 202 pushes one task; no Celery worker runs).
+             About 2.5 minutes on 2 cores.
     worker   Celery (prefork, --processes) applying --worker-events events to the sandbox (default
-             3000: at the tens of events per second two cores manage, 100k would take most of an
-             hour; raise it when you have the time); progress is events taken off the ledger
+             100k; about 26 minutes on 2 cores, slowing as the sandbox's linear search meets tens of
+             thousands of customers: `--worker-events 5000` for a quick look); progress is events
+             taken off the ledger. Known customers' tags cycle through --tags values so customers
+             stay the same size over a long run.
 
 Growth is measured from the warm-up point (--warmup of the events done, default 10%) to the end,
-and as a least-squares slope in KiB per 10k events over the samples after warm-up. Redis's own
+and as a least-squares slope in KiB per 10k events over the samples after warm-up; a second table
+gives RSS at 10/25/50/75/100% of the events and the slope over each half after warm-up. Redis's own
 memory is shown for scale: it holds every event (30-day TTL) and, in the web run, every task.
 """
 
@@ -216,7 +221,8 @@ def worker_part(args: Any, server: Any) -> tuple[list[dict[str, Any]], list[dict
 def main() -> int:
     ap = argparse.ArgumentParser(description="RSS of web and worker processes over many events.")
     ap.add_argument("--web-events", type=int, default=100_000, help="events through gunicorn (100000)")
-    ap.add_argument("--worker-events", type=int, default=3000, help="events through Celery (default 3000)")
+    ap.add_argument("--worker-events", type=int, default=100_000,
+                    help="events through Celery (default 100000, ~26 min on 2 cores)")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     ap.add_argument("--threads", type=int, default=4, help="gunicorn threads (default 4)")
     ap.add_argument("--connections", type=int, default=32)

@@ -32,6 +32,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from rules import Ruleset, compute_change, evaluate, load_ruleset_text  # noqa: E402
+from workers.config import Config  # noqa: E402
+from workers.store import bounded_trace  # noqa: E402
+
+STORED_LIMIT = Config().trace_max_bytes
 
 RESULTS = REPO / "bench" / "results" / "rules_engine.json"
 SOURCES = ("typeform", "tally", "webflow", "zapier")
@@ -163,12 +167,17 @@ def main() -> None:
         matches = sum(len(evaluate(ruleset, e, now=NOW).matched) for e in events) / len(events)
         trace_bytes = sum(len(json.dumps(evaluate(ruleset, e, now=NOW).trace)) for e in events)
         trace_kb = trace_bytes / len(events) / 1024
+        # What a worker keeps in Redis with each event, at the default trace_max_bytes.
+        stored_bytes = sum(len(bounded_trace(evaluate(ruleset, e, now=NOW).trace, STORED_LIMIT)[0])
+                           for e in events)
+        stored_kb = stored_bytes / len(events) / 1024
         eps = measure(engine(ruleset), events, seconds)
         eps_change = measure(engine(ruleset, with_change=True), events, seconds)
         hand = measure(hand_written(count), events, seconds)
         rows.append({
             "rules": count, "compile_ms": round(compile_ms, 1), "matched_per_event": round(matches, 1),
-            "trace_kb_per_event": round(trace_kb, 1), "events_per_s": round(eps),
+            "trace_kb_per_event": round(trace_kb, 1), "stored_trace_kb_per_event": round(stored_kb, 1),
+            "events_per_s": round(eps),
             "events_per_s_with_change": round(eps_change), "us_per_event": round(1e6 / eps, 1),
             "us_per_rule": round((1e6 / eps - 1e6 / baseline) / count, 2),
             "vs_zero_rules": round(eps / baseline, 4), "hand_written_events_per_s": round(hand),
@@ -179,6 +188,7 @@ def main() -> None:
           f"baseline: 0 rules = {baseline:,.0f} events/s")
     columns = [("rules", "rules", 6, ""), ("compile ms", "compile_ms", 10, ""),
                ("matched", "matched_per_event", 8, ""), ("trace KB", "trace_kb_per_event", 9, ""),
+               ("stored KB", "stored_trace_kb_per_event", 10, ""),
                ("events/s", "events_per_s", 10, ","), ("+change/s", "events_per_s_with_change", 10, ","),
                ("µs/event", "us_per_event", 9, ""), ("µs/rule", "us_per_rule", 8, ""),
                ("x 0 rules", "vs_zero_rules", 10, ""),
