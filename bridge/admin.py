@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from bridge import envelope
 from bridge.errors import AdminAuthRequired, EventNotFound, ServiceUnavailable
@@ -87,4 +88,10 @@ def readyz() -> Any:
 
 @bp.get("/metrics")
 def metrics_endpoint() -> Response:
+    """This process's metrics; under `cstar-bridge web` (PROMETHEUS_MULTIPROC_DIR set) the sum over
+    every gunicorn worker, whichever one answers."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the ingress (per process; see README for gunicorn multiprocess mode)."""
+"""Prometheus metrics of the ingress. Per process, except under `cstar-bridge web`, which turns on
+prometheus_client's multiprocess mode so `/metrics` sums every gunicorn worker (bridge.gunicorn_conf)."""
 
 from __future__ import annotations
 

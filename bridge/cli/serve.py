@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import click
 
@@ -21,9 +22,13 @@ def web_cmd(config_path: str | None, host: str, port: int, workers: int, threads
     load_or_exit(config_path)  # fail here, with the message, not in every gunicorn worker
     if config_path:
         os.environ["BRIDGE_CONFIG"] = config_path
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # /metrics adds up every gunicorn worker's counters (prometheus_client's multiprocess mode);
+        # a fresh directory per start, as that mode requires.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cstar-bridge-metrics-")
     args = [sys.executable, "-m", "gunicorn", "bridge:create_app()", "--bind", f"{host}:{port}",
             "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-            "--access-logfile", "-"]
+            "--config", "python:bridge.gunicorn_conf", "--access-logfile", "-"]
     os.execv(sys.executable, args)
 
 
