@@ -21,8 +21,8 @@ from typing import Any, Iterable, Sequence
 from bench.common import workdir
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
-LIBRARIES = ("flask", "werkzeug", "gunicorn", "celery", "kombu", "billiard", "redis", "httpx", "httpcore",
-             "h11", "marshmallow", "jinja2", "prometheus_client", "concurrent", "json", "logging", "rules",
+LIBRARIES = ("flask", "werkzeug", "gunicorn", "celery", "kombu", "billiard", "redis", "urllib3", "httpx",
+             "httpcore", "h11", "marshmallow", "jinja2", "prometheus_client", "concurrent", "json", "logging", "rules",
              "workers", "bridge")
 
 

@@ -143,7 +143,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     versions: dict[str, str] = {}
-    for dist in ("flask", "werkzeug", "gunicorn", "celery", "kombu", "redis", "marshmallow", "httpx"):
+    for dist in ("flask", "werkzeug", "gunicorn", "celery", "kombu", "redis", "marshmallow", "urllib3"):
         try:
             from importlib.metadata import version
 

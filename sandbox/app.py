@@ -232,7 +232,7 @@ class _DropAfterWrite:
     client's connection without a response, as a network failure after the commit would.
 
     Werkzeug's dev server exposes the client socket as `werkzeug.socket`. Shutting it down makes the
-    client read end-of-stream (httpx: "Server disconnected without sending a response"); raising a
+    client read end-of-stream (urllib3: "Remote end closed connection without response"); raising a
     ConnectionError is what werkzeug treats as a dropped client, so it writes nothing and logs nothing.
     """
 

@@ -1,31 +1,37 @@
-"""The cstar.help Customers API client (httpx).
+"""The cstar.help Customers API client (urllib3).
 
-One `httpx.Client` per `CstarClient`: a keep-alive pool, a connect and a read timeout on every
-call. The client makes exactly one HTTP attempt per method call; retrying is the task layer's
-decision (`workers.errors` says which errors are transient). Around every attempt it calls two
-hooks: `before_request(method, path)` (the shared rate limiter; it may raise to hold the call back)
-and `on_response(CallRecord)` (per-event call counting and the shared 429 cool-down).
+One urllib3 connection pool per `CstarClient`: keep-alive connections to the API's host, a connect
+and a read timeout on every call. (It was httpx until the benchmarks showed httpx's own work at
+~0.45 ms of CPU per call over urllib3's: 15–20% of a worker's time; see BENCHMARKS.md.)
+The client makes exactly one HTTP attempt per method call (no retries, no redirects); retrying is
+the task layer's decision (`workers.errors` says which errors are transient). Around every attempt it
+calls two hooks: `before_request(method, path)` (the shared rate limiter; it may raise to hold the
+call back) and `on_response(CallRecord)` (per-event call counting and the shared 429 cool-down).
 
 Foreign exceptions and non-2xx answers become typed errors in one place, `translate_error`.
-The API key lives in a `Secret` and is added to each request by an httpx auth hook: it is never in
-a repr, an error message, the client's default headers or a log line.
+The API key lives in a `Secret` and goes only into each request's own headers: it is never in a
+repr, an error message, the pool's default headers or a log line.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import re
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from types import TracebackType
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
-import httpx
+import certifi
+import urllib3
+from urllib3 import exceptions as u3
 
 from workers.config import CstarConfig, Secret
 from workers.errors import (
@@ -70,26 +76,11 @@ class CallRecord:
     retry_after: float | None
 
 
-class _BearerAuth(httpx.Auth):
-    """Adds `Authorization: Bearer <key>` per request, so the key never sits in the client's headers."""
-
-    def __init__(self, key: Secret) -> None:
-        self._key = key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._key.reveal()}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(***)"
-
-
 class CstarClient:
     """A client of one team's Customers API."""
 
     def __init__(self, base_url: str, team_id: str, api_key: Secret | str, *,
                  connect_timeout: float = 3.05, read_timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None,
                  before_request: Callable[[str, str], None] | None = None,
                  on_response: Callable[[CallRecord], None] | None = None,
                  max_connections: int = 20) -> None:
@@ -103,20 +94,31 @@ class CstarClient:
         if not _KEY_CHARS.match(key.reveal()):
             raise ConfigError("cstar.api_key is empty or has characters an API key cannot have "
                               "(set CSTAR_API_KEY to the team's secret key)")
+        parts = urlsplit(base_url)
+        if not parts.hostname:
+            raise ConfigError(f"cstar.api_url has no host: {base_url!r}")
         self.base_url = base_url
         self.team_id = team_id
+        self._key = key
+        self._prefix = parts.path  # an api_url with a path (behind a gateway) keeps it
         self._customers_path = f"/api/v1/teams/{quote(team_id, safe='')}/customers"
         self._before_request = before_request
         self._on_response = on_response
-        self._http = httpx.Client(
-            base_url=base_url,
-            auth=_BearerAuth(key),
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            headers={"Accept": "application/json", "User-Agent": "cstar-bridge"},
-            transport=transport,
-            follow_redirects=False,
-        )
+        options: dict[str, Any] = {"maxsize": max_connections, "block": False, "retries": False,
+                                   "timeout": urllib3.Timeout(connect=connect_timeout, read=read_timeout)}
+        if parts.scheme == "https":
+            options["ca_certs"] = certifi.where()
+        # HTTP(S)_PROXY / NO_PROXY from the environment, as curl and most HTTP clients honour them;
+        # never for this machine itself (a local sandbox or API gateway).
+        local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        proxy = None if local or proxy_bypass(parts.hostname) else getproxies().get(parts.scheme)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._proxy: urllib3.ProxyManager | None = None
+        if proxy:
+            self._proxy = urllib3.ProxyManager(proxy, **options)
+            self._pool = self._proxy.connection_from_url(base_url)
+        else:
+            self._pool = urllib3.connection_from_url(base_url, **options)
 
     @classmethod
     def from_config(cls, cfg: CstarConfig, **kw: Any) -> CstarClient:
@@ -192,7 +194,9 @@ class CstarClient:
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._http.close()
+        self._pool.close()
+        if self._proxy is not None:
+            self._proxy.clear()
 
     def __enter__(self) -> CstarClient:
         return self
@@ -221,22 +225,33 @@ class CstarClient:
         if self._before_request is not None:
             self._before_request(method, path)
         started = time.perf_counter()
+        url = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        headers = {"Accept": "application/json", "User-Agent": "cstar-bridge",
+                   "Authorization": f"Bearer {self._key.reveal()}"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(dict(body), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
         try:
-            response = self._http.request(method, path, params=params,
-                                          json=dict(body) if body is not None else None)
-        except httpx.HTTPError as exc:
+            if self._proxy is not None:  # a plain-HTTP proxy needs the absolute URL in the request line
+                response = self._proxy.urlopen(method, self._origin + url, body=payload, headers=headers,
+                                               retries=False, redirect=False, preload_content=True)
+            else:
+                response = self._pool.urlopen(method, url, body=payload, headers=headers, retries=False,
+                                              redirect=False, assert_same_host=False, preload_content=True)
+        except (u3.HTTPError, OSError) as exc:
             error = translate_error(method=method, path=path, exc=exc)
             self._report(method, path, None, started, None, error)
             raise error from None
         envelope = _read_envelope(response)
-        if response.is_success and envelope is not None and envelope["success"] is True \
+        if 200 <= response.status < 300 and envelope is not None and envelope["success"] is True \
                 and "data" in envelope and valid(envelope):
             meta = envelope.get("meta")
             meta = meta if isinstance(meta, dict) else {}
-            self._report(method, path, response.status_code, started, meta.get("requestId"), None)
+            self._report(method, path, response.status, started, meta.get("requestId"), None)
             return envelope["data"], meta
         error = translate_error(method=method, path=path, response=response)
-        self._report(method, path, response.status_code, started, error.request_id, error)
+        self._report(method, path, response.status, started, error.request_id, error)
         raise error
 
     def _report(self, method: str, path: str, status: int | None, started: float,
@@ -259,11 +274,11 @@ def _is_page(envelope: Mapping[str, Any]) -> bool:
         isinstance(pagination.get(k), int) for k in ("page", "pageSize", "total", "totalPages"))
 
 
-def _read_envelope(response: httpx.Response) -> dict[str, Any] | None:
+def _read_envelope(response: urllib3.BaseHTTPResponse) -> dict[str, Any] | None:
     """The body as the API's envelope (a JSON object with a boolean `success`), or None."""
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(response.data or b"")
+    except ValueError:  # empty, not JSON, or not UTF-8
         return None
     if isinstance(body, dict) and isinstance(body.get("success"), bool):
         return body
@@ -273,7 +288,7 @@ def _read_envelope(response: httpx.Response) -> dict[str, Any] | None:
 # --- the one translation boundary -------------------------------------------------------------------
 
 def translate_error(*, method: str, path: str, exc: BaseException | None = None,
-                    response: httpx.Response | None = None) -> ApiError:
+                    response: urllib3.BaseHTTPResponse | None = None) -> ApiError:
     """The typed error for a failed attempt: a foreign exception, or an answer that is not a 2xx envelope."""
     if exc is not None:
         return _from_exception(exc, method, path)
@@ -286,26 +301,34 @@ def _from_exception(exc: BaseException, method: str, path: str) -> ApiError:
     call = f"{method} {path}"
     maybe_applied = " (the write may have been applied)" if method != "GET" else ""
     # Only network-level errors carry their text: it comes from the OS, never from the request headers.
-    if isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, u3.NewConnectionError):  # refused, unreachable, no such host (before ConnectTimeoutError:
+        return ApiConnectionError(f"{call}: could not connect: {_reason(exc)}",  # it is a subclass)
+                                  method=method, path=path)
+    if isinstance(exc, u3.ConnectTimeoutError):
         return ApiTimeout(f"{call}: connect timeout", method=method, path=path)
-    if isinstance(exc, httpx.PoolTimeout):
+    if isinstance(exc, u3.EmptyPoolError):
         return ApiTimeout(f"{call}: timed out waiting for a free connection", method=method, path=path)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, (u3.TimeoutError, TimeoutError)):
         return ApiTimeout(f"{call}: {type(exc).__name__}, no answer in time{maybe_applied}",
                           method=method, path=path)
-    if isinstance(exc, httpx.ConnectError):
-        return ApiConnectionError(f"{call}: could not connect: {exc}", method=method, path=path)
-    if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError, OSError)):
-        return ApiConnectionError(f"{call}: connection lost ({type(exc).__name__}: {exc}){maybe_applied}",
+    if isinstance(exc, (u3.ProtocolError, u3.SSLError, u3.ProxyError, OSError)):
+        return ApiConnectionError(f"{call}: connection lost ({type(exc).__name__}: {_reason(exc)}){maybe_applied}",
                                   method=method, path=path)
-    if isinstance(exc, httpx.DecodingError):
+    if isinstance(exc, u3.DecodeError):
         return ApiServerError(f"{call}: the answer could not be decoded", method=method, path=path)
     return ApiUnexpectedStatus(f"{call}: the request could not be made ({type(exc).__name__})",
                                method=method, path=path)
 
 
-def _from_response(response: httpx.Response, method: str, path: str) -> ApiError:
-    status = response.status_code
+def _reason(exc: BaseException) -> str:
+    """The error's text without a leading `<urllib3... object at 0x…>: ` (noise; urllib3's
+    `HTTPConnection(host=…, port=…)` prefix stays: it says where the call went)."""
+    text = str(exc)
+    return text.split(": ", 1)[1] if text.startswith("<") and ": " in text else text
+
+
+def _from_response(response: urllib3.BaseHTTPResponse, method: str, path: str) -> ApiError:
+    status = response.status
     envelope = _read_envelope(response)
     error = envelope.get("error") if envelope is not None and envelope["success"] is False else None
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -319,7 +342,7 @@ def _from_response(response: httpx.Response, method: str, path: str) -> ApiError
             method=method, path=path)
     # Not the API's envelope: a proxy, a load balancer or a wrong api_url answered.
     call = f"{method} {path}: HTTP {status}"
-    snippet = " ".join(response.text[:_SNIPPET].split())
+    snippet = " ".join((response.data or b"")[:_SNIPPET * 4].decode("utf-8", "replace")[:_SNIPPET].split())
     cls: type[ApiError] = ApiUnexpectedStatus
     if status < 300:
         message = f"{call} but the body is not the API's success envelope: {snippet!r}"

@@ -16,7 +16,7 @@
             ├── ApiConflict              409 (duplicate email)
             └── ApiUnexpectedStatus      any other 4xx, or a body that is not the API's envelope
 
-Foreign exceptions (httpx) and HTTP statuses are translated in exactly one place:
+Foreign exceptions (urllib3, socket) and HTTP statuses are translated in exactly one place:
 `workers.client.translate_error`. Messages never contain the API key.
 """
 

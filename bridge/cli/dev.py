@@ -12,11 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
 from bridge.cli.common import config_option
 
@@ -88,9 +89,12 @@ def _wait_http(url: str, stack: Stack, what: str, timeout: float = 60.0) -> None
         if dead:
             raise click.ClickException(f"{dead[0]} exited with status {dead[1]} during start-up (see its output above)")
         try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
+            with urllib.request.urlopen(url, timeout=1.0):
                 return
-        except httpx.HTTPError:
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
     raise click.ClickException(f"{what} did not come up at {url} within {timeout:.0f} s")

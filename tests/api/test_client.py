@@ -16,8 +16,9 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
 
-import httpx
 import pytest
+import urllib3
+from urllib3 import exceptions as u3
 
 from tests.api.conftest import OTHER_SK, PK, SK
 from tests.support.sandbox import SandboxProcess
@@ -236,6 +237,10 @@ def test_no_answer_within_the_read_timeout_is_api_timeout(sb: SandboxProcess) ->
         c.list_customers()
     assert time.monotonic() - started < 0.55
     assert caught.value.transient and caught.value.status is None
+    # The timed-out GET is still sleeping in the sandbox: let it land here, not in a later test's log.
+    deadline = time.monotonic() + 5
+    while not sb.calls() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def test_the_error_tree_splits_transient_from_permanent() -> None:
@@ -248,11 +253,9 @@ def test_the_error_tree_splits_transient_from_permanent() -> None:
 
 # --- translate_error and the retry window (pure) ----------------------------------------------------
 
-def response(status: int, body: Any = None, *, text: str | None = None, **headers: str) -> httpx.Response:
-    request = httpx.Request("GET", "https://www.cstar.help" + PATH)
-    if text is not None:
-        return httpx.Response(status, text=text, headers=headers, request=request)
-    return httpx.Response(status, json=body, headers=headers, request=request)
+def response(status: int, body: Any = None, *, text: str | None = None, **headers: str) -> urllib3.HTTPResponse:
+    data = text.encode() if text is not None else json.dumps(body).encode()
+    return urllib3.HTTPResponse(body=data, status=status, headers=headers, preload_content=True)
 
 
 def error_body(message: str, code: str = "rate_limit_exceeded") -> dict[str, Any]:
@@ -313,20 +316,32 @@ def test_translate_error_for_answers_that_are_not_a_2xx_envelope(status: int, bo
     assert type(err) is expected and err.status == status and (err.method, err.path) == ("GET", PATH)
 
 
+CONN = "HTTPConnection(host='127.0.0.1', port=1)"
+
+
 @pytest.mark.parametrize("exc, expected", [
-    (httpx.ConnectError("[Errno 111] Connection refused"), ApiConnectionError),
-    (httpx.ReadError("reset by peer"), ApiConnectionError),
-    (httpx.RemoteProtocolError("Server disconnected without sending a response."), ApiConnectionError),
-    (httpx.ConnectTimeout("timed out"), ApiTimeout),
-    (httpx.ReadTimeout("timed out"), ApiTimeout),
-    (httpx.PoolTimeout("timed out"), ApiTimeout),
-    (httpx.LocalProtocolError("Illegal header value b'Bearer sk_test_dev '"), ApiUnexpectedStatus),
-    (httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'."), ApiUnexpectedStatus),
+    (u3.NewConnectionError(CONN, f"{CONN}: Failed to establish a new connection: [Errno 111] Connection refused"),
+     ApiConnectionError),
+    (u3.NameResolutionError("api.nowhere.test", CONN, socket.gaierror(-2, "Name or service not known")),
+     ApiConnectionError),
+    (u3.ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer")),
+     ApiConnectionError),
+    (u3.ProtocolError("Connection aborted.", ConnectionError("Remote end closed connection without response")),
+     ApiConnectionError),
+    (u3.SSLError("certificate verify failed"), ApiConnectionError),
+    (ConnectionResetError(104, "Connection reset by peer"), ApiConnectionError),
+    (u3.ConnectTimeoutError(CONN, "Connection to 127.0.0.1 timed out. (connect timeout=3.05)"), ApiTimeout),
+    (u3.ReadTimeoutError(None, PATH, "Read timed out. (read timeout=10)"), ApiTimeout),  # type: ignore[arg-type]
+    (u3.EmptyPoolError(None, "Pool is empty."), ApiTimeout),  # type: ignore[arg-type]
+    (TimeoutError("timed out"), ApiTimeout),
+    (u3.DecodeError("Received response with content-encoding: gzip, but failed to decode it."), ApiServerError),
+    (u3.LocationParseError("ftp://x"), ApiUnexpectedStatus),
+    (u3.HeaderParsingError([], b"bad"), ApiUnexpectedStatus),
 ])
 def test_translate_error_for_foreign_exceptions(exc: Exception, expected: type[ApiError]) -> None:
     err = translate_error(method="PATCH", path=PATH, exc=exc)
     assert type(err) is expected and (err.method, err.path, err.status) == ("PATCH", PATH, None)
-    assert SK not in str(err)  # only network-level text is quoted; an h11 header error never is
+    assert SK not in str(err)  # only network-level text is quoted; a header error never is
 
 
 # --- the key never shows --------------------------------------------------------------------------
@@ -380,11 +395,11 @@ def every_error(sb: SandboxProcess, client: CstarClient) -> Iterator[ApiError]:
 def test_the_api_key_never_appears_in_reprs_errors_or_logs(sb: SandboxProcess, client: CstarClient,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "cstar_bridge.client"):
+    for name in ("urllib3", "cstar_bridge.client"):
         caplog.set_level(logging.DEBUG, logger=name)
     secret_client = CstarClient(sb.url, "team_dev", Secret(SK))
     assert repr(secret_client) == f"CstarClient(base_url={sb.url!r}, team_id='team_dev')"
-    assert SK not in repr(client) and "authorization" not in {k.lower() for k in client._http.headers}
+    assert SK not in repr(client) and "authorization" not in {k.lower() for k in client._pool.headers}
     secret_client.create_customer({"name": "Jane", "email": "jane@x.io"})
     errors = list(every_error(sb, secret_client))
     assert {type(e) for e in errors} == {ApiValidationError, ApiNotFound, ApiConflict, ApiServerError,
@@ -393,7 +408,7 @@ def test_the_api_key_never_appears_in_reprs_errors_or_logs(sb: SandboxProcess, c
     for err in errors:
         shown = [str(err), repr(err), json.dumps(err.to_dict()), "".join(traceback.format_exception(err))]
         assert not any(SK in s for s in shown), shown
-    assert {r.name for r in caplog.records} >= {"httpx", "httpcore.http11", "cstar_bridge.client"}
+    assert {r.name for r in caplog.records} >= {"urllib3.connectionpool", "cstar_bridge.client"}
     for record in caplog.records:
         assert SK not in record.getMessage() and SK not in repr(record.args)
     secret_client.close()
@@ -453,7 +468,7 @@ def test_before_request_can_hold_a_call_back(sb: SandboxProcess) -> None:
     records: list[CallRecord] = []
     with make_client(sb, before_request=limiter, on_response=records.append) as c, pytest.raises(Throttled):
         c.list_customers()
-    assert sb.calls() == [] and records == []
+    assert sb.calls() == [] and records == [], sb.calls()
 
 
 def test_from_config_uses_the_configured_team_key_and_timeouts(sb: SandboxProcess) -> None:
@@ -469,15 +484,65 @@ def test_from_config_uses_the_configured_team_key_and_timeouts(sb: SandboxProces
         assert slow.list_customers().total == 0
 
 
-def test_a_2xx_that_lacks_what_the_call_needs_is_api_unexpected_status() -> None:
-    # No sandbox answers like this; an injected transport stands in for a misbehaving proxy.
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.headers["Authorization"] == f"Bearer {SK}"
-        return httpx.Response(200, json={"success": True, "data": [], "meta": {"requestId": "req_1"}})
+@pytest.fixture
+def one_answer() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A tiny HTTP server that answers every GET with one fixed envelope and records (request line,
+    Authorization): a misbehaving proxy, or an HTTP proxy in front of the API."""
+    import http.server
+    import threading
 
+    seen: list[tuple[str, str]] = []
+    pagination = {"page": 1, "pageSize": 20, "total": 0, "totalPages": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            seen.append((self.requestline, self.headers["Authorization"]))
+            meta: dict[str, Any] = {"requestId": "req_1"}
+            if self.path.startswith("http://"):  # asked as a proxy: a well-formed page
+                meta["pagination"] = pagination
+            body = json.dumps({"success": True, "data": [], "meta": meta}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_proxy_from_the_environment_is_used(one_answer: tuple[str, list[tuple[str, str]]],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, seen = one_answer
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    api = "http://127.0.0.2:1"  # nothing listens there: only the proxy can answer
+    with CstarClient(api, "team_dev", SK) as c:
+        assert c.list_customers().total == 0
+    assert seen == [(f"GET {api}{PATH}?page=1&pageSize=20 HTTP/1.1", f"Bearer {SK}")]
+    monkeypatch.setenv("NO_PROXY", "127.0.0.2")
+    with CstarClient(api, "team_dev", SK, connect_timeout=1) as c, pytest.raises(ApiConnectionError):
+        c.list_customers()  # straight to the API (refused), not through the proxy
+    assert len(seen) == 1
+
+
+def test_a_2xx_that_lacks_what_the_call_needs_is_api_unexpected_status(
+        one_answer: tuple[str, list[tuple[str, str]]]) -> None:
+    # No sandbox answers like this; a one-line HTTP server stands in for a misbehaving proxy.
+    url, seen = one_answer
     records: list[CallRecord] = []
-    with CstarClient("https://api.test", "team_dev", SK, transport=httpx.MockTransport(handler),
-                     on_response=records.append) as c, pytest.raises(ApiUnexpectedStatus) as caught:
+    with CstarClient(url, "team_dev", SK, on_response=records.append) as c, \
+            pytest.raises(ApiUnexpectedStatus) as caught:
         c.list_customers()
+    assert [auth for _, auth in seen] == [f"Bearer {SK}"]
     assert caught.value.status == 200 and "envelope" in caught.value.message
     assert [(r.status, r.error) for r in records] == [(200, "ApiUnexpectedStatus")]
