@@ -100,20 +100,26 @@ def slope(xs: list[float], ys: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
 
 
+def per_process(kind: str, samples: list[dict[str, Any]],
+                main_pid: int) -> list[tuple[str, list[tuple[int, int]]]]:
+    """("<kind> master|child <pid>", [(events done, RSS KiB), …]) for each process sampled twice or more."""
+    out = []
+    for pid in sorted({p for s in samples for p in s["rss_kib"]}, key=int):
+        series = [(s["events"], s["rss_kib"][pid]) for s in samples if s["rss_kib"].get(pid)]
+        if len(series) >= 2:
+            out.append((f"{kind} {'master' if int(pid) == main_pid else 'child'} {pid}", series))
+    return out
+
+
 def analyse(kind: str, samples: list[dict[str, Any]], main_pid: int, total: int,
             warmup: float) -> list[dict[str, Any]]:
     """One row per process: RSS at start, at warm-up, at the end; growth after warm-up."""
     rows = []
-    pids = sorted({p for s in samples for p in s["rss_kib"]}, key=int)
-    for pid in pids:
-        series = [(s["events"], s["rss_kib"][pid]) for s in samples if s["rss_kib"].get(pid)]
-        if len(series) < 2:
-            continue
+    for name, series in per_process(kind, samples, main_pid):
         warm = next((rss for ev, rss in series if ev >= warmup * total), series[0][1])
         after = [(ev, rss) for ev, rss in series if ev >= warmup * total]
         per_10k = slope([e for e, _ in after], [r for _, r in after]) * 10_000
-        role = "master" if int(pid) == main_pid else "child"
-        rows.append({"process": f"{kind} {role} {pid}", "events": series[-1][0],
+        rows.append({"process": name, "events": series[-1][0],
                      "start_mib": series[0][1] / 1024, "warm_mib": warm / 1024,
                      "end_mib": series[-1][1] / 1024,
                      "max_mib": max(r for _, r in series) / 1024,
@@ -139,11 +145,8 @@ def trajectory(kind: str, samples: list[dict[str, Any]], main_pid: int, total: i
     """RSS of each process when a share of the events was done, and the growth rate over the first
     and the second half of the run after warm-up: growth that levels off shows as a smaller second."""
     rows = []
-    for pid in sorted({p for s in samples for p in s["rss_kib"]}, key=int):
-        series = [(s["events"], s["rss_kib"][pid]) for s in samples if s["rss_kib"].get(pid)]
-        if len(series) < 2:
-            continue
-        row: dict[str, Any] = {"process": f"{kind} {'master' if int(pid) == main_pid else 'child'} {pid}"}
+    for name, series in per_process(kind, samples, main_pid):
+        row: dict[str, Any] = {"process": name}
         for mark in MARKS:
             hit = next((rss for ev, rss in series if ev >= mark * total), series[-1][1])
             row[f"at_{int(mark * 100)}"] = hit / 1024
