@@ -8,8 +8,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+from marshmallow import ValidationError
+
 from bridge import envelope
-from bridge.errors import AdminAuthRequired, EventNotFound, ServiceUnavailable
+from bridge.errors import AdminAuthRequired, EventNotFound, QueryInvalid, ServiceUnavailable
+from bridge.events_query import find_events, parse_query
 from bridge.state import BridgeState
 from bridge.verify.base import constant_time_equal
 from workers.replay import dead_event_ids, replay
@@ -44,10 +47,15 @@ def get_event(event_id: str) -> Any:
 
 @bp.get("/events")
 def list_events() -> Any:
+    """Stored events, newest first, filtered by the query parameters (`EventQuerySchema`)."""
     _require_admin()
-    status = request.args.get("status")
-    limit = min(int(request.args.get("limit", "100")), 1000)
-    return envelope.ok(_state().store.list_events(status, limit))
+    try:
+        query = parse_query(request.args)
+    except ValidationError as exc:
+        raise QueryInvalid.from_messages(exc.messages) from None
+    page = find_events(_state().store, query)
+    return envelope.ok(page.events, total=page.total, offset=page.offset, limit=page.limit,
+                       truncated=page.truncated)
 
 
 @bp.post("/events/<event_id>/replay")

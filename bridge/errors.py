@@ -7,6 +7,7 @@
     ├── VerificationFailed   401    authentication_error / signature_invalid (says which check failed)
     ├── AdminAuthRequired    401    authentication_error / authentication_required
     ├── BodyUnreadable       400    invalid_request_error / body_invalid (the parser's reason)
+    ├── QueryInvalid         400    invalid_request_error / PARAMETER_INVALID (query parameter errors)
     ├── UnsupportedMediaType 415    invalid_request_error / unsupported_media_type
     ├── PayloadInvalid       422    validation_error / PARAMETER_INVALID (field errors)
     ├── IdempotencyMismatch  422    idempotency_error / idempotency_key_reused
@@ -91,6 +92,16 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, Any]:
         name = (prefix or "_body") if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
         out.update(flatten_messages(value, name))
     return out
+
+
+class QueryInvalid(PayloadInvalid):
+    """A query parameter of the admin API failed its schema; `fields` names each one."""
+
+    status, type, code = 400, "invalid_request_error", "PARAMETER_INVALID"
+
+    def __init__(self, field_errors: Mapping[str, Any], message: str | None = None) -> None:
+        super().__init__(field_errors, message or "invalid query parameters: " + "; ".join(
+            f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in field_errors.items()))
 
 
 class IdempotencyMismatch(HttpError):

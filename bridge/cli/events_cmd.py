@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from bridge.cli.common import config_option, load_or_exit
+from bridge.events_query import STATUSES
 
 
 def _store(config_path: str | None) -> Any:
@@ -24,14 +25,15 @@ def events_group() -> None:
 
 @events_group.command("list")
 @config_option
-@click.option("--status", type=click.Choice(["dead", "done", "pending", "failed", "ignored"]), default="pending",
-              show_default=True)
-@click.option("--limit", default=50, show_default=True)
+@click.option("--status", type=click.Choice(STATUSES), default="pending", show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True)
 def list_cmd(config_path: str | None, status: str, limit: int, as_json: bool) -> None:
-    """List events by status (dead letters first-in first)."""
+    """List events by status, newest first (the same listing as `GET /events` and the console)."""
+    from bridge.events_query import find_events, parse_query
+
     _, store = _store(config_path)
-    rows = store.list_events(status, limit)
+    rows = find_events(store, parse_query({"status": status, "limit": limit})).events
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
