@@ -14,7 +14,7 @@ from bridge.errors import HttpError
 from bridge.sources import build_sources
 from bridge.state import BridgeState
 from bridge.verify import Clock
-from workers.config import Config, load_config
+from workers.config import Config, check_api, load_config
 from workers.errors import ConfigError
 
 log = logging.getLogger("cstar_bridge.app")
@@ -45,6 +45,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         try:
             config = load_config()
             check_rules(config)
+            check_api(config)
             from workers.celery_app import check_timing
 
             check_timing(config)

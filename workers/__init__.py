@@ -18,13 +18,14 @@ def __getattr__(name: str) -> Any:
             import sys
 
             from workers.celery_app import create_celery
-            from workers.config import load_config
+            from workers.config import check_api, load_config
             from rules import RulesInvalid, load_ruleset
             from workers.errors import ConfigError
 
             try:
                 config = load_config()
                 load_ruleset(config.rule_paths())  # fail at start, not on the first event
+                check_api(config)  # refuse now, not by failing every task after the ingress said 202
                 _app = create_celery(config)
             except (ConfigError, RulesInvalid) as exc:
                 print(f"cstar-bridge worker: cannot start: {exc}", file=sys.stderr, flush=True)

@@ -15,15 +15,15 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
-import yaml
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
+from workers.config_vars import load_yaml_with_vars
 from workers.errors import ConfigError
 
 DEFAULT_API_URL = "https://www.cstar.help"
 DEFAULT_RULES = ("rules/examples/*.yaml",)
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class Secret:
@@ -238,29 +238,6 @@ class _ConfigSchema(Schema):
     worker = fields.Nested(_WorkerSchema, load_default=dict)
 
 
-def expand_env(text: str, env: Mapping[str, str], where: str = "config") -> str:
-    """Replace `${VAR}` / `${VAR:-default}`; a missing variable is an error that names it."""
-    missing: list[str] = []
-
-    def sub(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in env and env[name] != "":
-            return env[name]
-        if default is not None:
-            return default
-        missing.append(name)
-        return ""
-
-    out = _VAR.sub(sub, text)
-    if missing:
-        names = ", ".join(sorted(set(missing)))
-        raise ConfigError(
-            f"{where}: environment variable(s) {names} not set; export them "
-            f"(or write ${{NAME:-default}} in the file for an optional value)"
-        )
-    return out
-
-
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
                 **overrides: Any) -> Config:
     """Build the Config from `bridge.yaml` (path, or BRIDGE_CONFIG) and the environment.
@@ -276,11 +253,9 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         if not p.is_file():
             raise ConfigError(f"config file {p} not found (from --config or BRIDGE_CONFIG)")
         base_dir = p.resolve().parent
-        text = expand_env(p.read_text(encoding="utf-8"), env, where=str(p))
-        try:
-            loaded = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        loaded = load_yaml_with_vars(p.read_text(encoding="utf-8"), env, where=str(p))
+        if loaded is None:
+            loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: the top level must be a mapping (cstar:, sources:, rules:)")
         raw = loaded
@@ -297,12 +272,17 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     for var, keys in env_map.items():
         if env.get(var):
             target = raw
-            for k in keys[:-1]:
-                target = target.setdefault(k, {}) or {}
+            for k in keys[:-1]:  # a section the file lacks, or left empty (`cstar:`), is made here
+                if not isinstance(target.get(k), dict):
+                    target[k] = {}
+                target = target[k]
             target[keys[-1]] = env[var]
     if env.get("BRIDGE_RULES"):
         raw["rules"] = [s for s in env["BRIDGE_RULES"].split(os.pathsep) if s]
 
+    for section in ("cstar", "sources", "worker"):
+        if section in raw and raw[section] is None:  # `cstar:` with nothing under it: not set
+            del raw[section]
     try:
         data = _ConfigSchema().load(raw)
     except ValidationError as exc:
@@ -321,6 +301,34 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     data["rules"] = tuple(data["rules"])
     cfg = Config(cstar=cstar, sources=sources, worker=worker, base_dir=base_dir, **data)
     return replace(cfg, **overrides) if overrides else cfg
+
+
+_KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: anything else cannot go in a header
+
+
+def check_api(config: Config) -> None:
+    """Refuse a config whose Customers API settings cannot work: a well-formed http(s) `api_url`, a
+    team id and a secret key must be there (no connectivity probe: the API may be down at start)."""
+    cstar = config.cstar
+    problems: list[str] = []
+    url = urlsplit(cstar.api_url.strip())
+    if not cstar.api_url.strip():
+        problems.append("cstar.api_url is empty (set CSTAR_API_URL or cstar.api_url in bridge.yaml)")
+    elif url.scheme not in ("http", "https") or not url.hostname:
+        problems.append("cstar.api_url is not an http:// or https:// URL with a host (CSTAR_API_URL or "
+                        "cstar.api_url in bridge.yaml)")
+    if not cstar.team_id.strip():
+        problems.append("cstar.team_id is missing (set CSTAR_TEAM_ID or cstar.team_id in bridge.yaml)")
+    key = cstar.api_key.reveal().strip()
+    if not key:
+        problems.append("cstar.api_key is missing (set CSTAR_API_KEY to the team's secret key, sk_…)")
+    elif key.startswith("pk_"):
+        problems.append("cstar.api_key is a publishable key (pk_…), which cannot write; use the team's "
+                        "secret key (sk_…)")
+    elif not _KEY_CHARS.match(key):
+        problems.append("cstar.api_key has characters an API key cannot have (check CSTAR_API_KEY)")
+    if problems:
+        raise ConfigError("the Customers API is not configured:\n  " + "\n  ".join(problems))
 
 
 _SECRET_KEYS = frozenset({"secret", "secrets", "password", "passwords"})

@@ -169,12 +169,13 @@ def _validate(env: dict[str, str]) -> Any:
     """Load config and rules in this process first: errors print once, clearly, before anything starts."""
     from bridge.app import check_rules
     from workers.celery_app import check_timing
-    from workers.config import load_config
+    from workers.config import check_api, load_config
     from workers.errors import ConfigError
 
     try:
         cfg = load_config(env["BRIDGE_CONFIG"], env=env)
         check_rules(cfg)
+        check_api(cfg)
         check_timing(cfg)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None

@@ -19,7 +19,7 @@ from bridge.cli.common import config_option, load_or_exit
 @click.option("--threads", default=4, show_default=True, type=int)
 def web_cmd(config_path: str | None, host: str, port: int, workers: int, threads: int) -> None:
     """Serve `bridge:create_app()` with gunicorn."""
-    load_or_exit(config_path)  # fail here, with the message, not in every gunicorn worker
+    load_or_exit(config_path, needs_api=True)  # fail here, with the message, not in every gunicorn worker
     if config_path:
         os.environ["BRIDGE_CONFIG"] = config_path
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -38,7 +38,7 @@ def web_cmd(config_path: str | None, host: str, port: int, workers: int, threads
 @click.option("--loglevel", "-l", default="info", show_default=True)
 def worker_cmd(config_path: str | None, concurrency: int, loglevel: str) -> None:
     """Run a Celery worker on the bridge's queue (`celery -A workers worker` with defaults)."""
-    cfg = load_or_exit(config_path)
+    cfg = load_or_exit(config_path, needs_api=True)
     if config_path:
         os.environ["BRIDGE_CONFIG"] = config_path
     args = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", cfg.queue, "-c", str(concurrency),
