@@ -10,8 +10,8 @@ A provider module turns its payload into a list of `Answer`s plus what it knows 
     form_id, form_name, submission_id            text; absent when unknown
     submitted_at                                 ISO 8601 text as the provider sent it; absent when unknown
 
-Who the person is comes from, in order: the source's `field_map` option, values the provider states
-outright (`known`), answers the provider typed (an email question), then field keys and labels.
+Who the person is: `bridge.adapters.person` (field map › provider-stated › typed answers › labels ›
+values).
 """
 
 from __future__ import annotations
@@ -20,28 +20,19 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
+from bridge.adapters import person
 from bridge.adapters.base import AdaptedEvent
 from bridge.errors import PayloadInvalid
 
 FILES_KEY = "_files"            # bridge.parsing lists uploaded files' field names here
 EPOCH_SECONDS = validate.Range(min=0, max=253402300799, error="must be a Unix time in seconds")
-PERSON_KEYS = ("email", "name", "first_name", "last_name", "phone")
 _TYPE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:*-]+")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 _TRUE, _FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0")
-_EMAIL_VALUE = re.compile(r"[^@\s]+@[^@\s]+")
-# Patterns over slugs (keys, or labels after slugify); the value must also look right.
-_KEY_PATTERNS: dict[str, re.Pattern[str]] = {
-    "email": re.compile(r"(^|_)(e_?mail(_?address)?|replyto)(_?\d+)?(_|$)"),
-    "phone": re.compile(r"(^|_)(phone|telephone|tel|mobile|cell|cellphone)(_|\d|$)"),
-    "first_name": re.compile(r"(^|_)(first_?name|given_name|fname|forename)(_?\d+)?$"),
-    "last_name": re.compile(r"(^|_)(last_?name|family_name|lname|surname)(_?\d+)?$"),
-    "name": re.compile(r"^((your|full|contact)_)?(full_?)?name(_?\d+)?$"),
-}
 
 
 @dataclass(frozen=True)
@@ -56,8 +47,9 @@ class Answer:
 
 def slugify(text: str) -> str:
     """`"Company size?"` -> `"company_size"`: lower case, accents folded, runs of other characters -> `_`."""
-    folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    folded = text
+    if not folded.isascii():
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return re.sub(r"[\W_]+", "_", folded.lower()).strip("_")
 
 
@@ -163,15 +155,11 @@ def form_data(answers: Iterable[Answer], *, options: Mapping[str, Any],
               submitted_at: Any = None) -> dict[str, Any]:
     """The normalized `data` of a form-like event (see the module docstring for the shape)."""
     answer_list = [a for a in answers if not is_blank(a.value)]
-    field_values: dict[str, Any] = {}
-    for a in answer_list:
-        unique, n = a.key, 1
-        while unique in field_values:
-            n += 1
-            unique = f"{a.key}_{n}"
-        field_values[unique] = a.value
-    person = _person(answer_list, field_values, options, known or {})
-    data: dict[str, Any] = {k: v for k, v in person.items() if v is not None}
+    field_values = _numbered(answer_list)
+    field_map = options.get("field_map")
+    mapped = ({role: field_values.get(slugify(str(name))) for role, name in field_map.items() if name}
+              if isinstance(field_map, Mapping) else {})
+    data: dict[str, Any] = dict(person.detect(answer_list, known=known or {}, mapped=mapped))
     data["fields"] = field_values
     data["hidden"] = {k: v for k, v in (hidden or {}).items() if not is_blank(v)}
     kept_variables = {k: v for k, v in (variables or {}).items() if not is_blank(v)}
@@ -183,44 +171,20 @@ def form_data(answers: Iterable[Answer], *, options: Mapping[str, Any],
     return data
 
 
-def _person(answers: list[Answer], field_values: Mapping[str, Any], options: Mapping[str, Any],
-            known: Mapping[str, Any]) -> dict[str, str | None]:
-    field_map = options.get("field_map")
-    field_map = field_map if isinstance(field_map, Mapping) else {}
-    person: dict[str, str | None] = {}
-    for role in PERSON_KEYS:
-        candidates = _candidates(role, answers, field_values, field_map.get(role), known)
-        person[role] = next((v for v in (_clean(role, c) for c in candidates) if v), None)
-    if not person["name"]:
-        person["name"] = join_text(person["first_name"], person["last_name"])
-    return person
-
-
-def _candidates(role: str, answers: list[Answer], field_values: Mapping[str, Any], mapped: Any,
-                known: Mapping[str, Any]) -> Iterator[Any]:
-    """The values that may be the person's `role`, best first (evaluated only as far as needed)."""
-    if mapped:
-        yield field_values.get(slugify(str(mapped)))
-    yield known.get(role)
-    yield from (a.value for a in answers if a.role == role)
-    yield from (a.value for a in answers if _looks_like(role, a))
-
-
-def _looks_like(role: str, answer: Answer) -> bool:
-    pattern = _KEY_PATTERNS[role]
-    return bool(pattern.search(answer.key) or (answer.label and pattern.search(slugify(answer.label))))
-
-
-def _clean(role: str, value: Any) -> str | None:
-    """The value as text if it can be this role's value (an email needs an @, a phone 6+ digits)."""
-    value_text = text(value)
-    if value_text is None:
-        return None
-    if role == "email":
-        return value_text if _EMAIL_VALUE.fullmatch(value_text) else None
-    if role == "phone":
-        return value_text if len(re.sub(r"\D", "", value_text)) >= 6 else None
-    return value_text
+def _numbered(answers: Iterable[Answer]) -> dict[str, Any]:
+    """`{key: value}`; a key seen before becomes `key_2`, `key_3`… (linear: each base keeps its counter)."""
+    out: dict[str, Any] = {}
+    next_n: dict[str, int] = {}
+    for a in answers:
+        unique = a.key
+        if unique in out:
+            n = next_n.get(a.key, 2)
+            while f"{a.key}_{n}" in out:
+                n += 1
+            unique = f"{a.key}_{n}"
+            next_n[a.key] = n + 1
+        out[unique] = a.value
+    return out
 
 
 class OpenSchema(Schema):

@@ -1,0 +1,192 @@
+"""Who the person is: `email`, `name`, `first_name`, `last_name`, `phone` from a form's answers.
+
+For each of those roles the first usable value wins, in this order of evidence:
+
+1. the source's `field_map` option (the field's key or label);
+2. what the provider states outright (`known`: Calendly's invitee, HubSpot's contact properties);
+3. answers the provider typed (a Typeform `email` answer, Tally `INPUT_EMAIL`, a Jotform name widget);
+4. answers whose label (else key) says so, with nothing but lead-in words before the word
+   ("What's your full name?", "1. Name", "Votre e-mail") and nothing after it that makes it someone
+   else's ("Name of your company", "Nom de l'entreprise");
+5. answers whose label holds the word among other words ("Work email", "Billing first name"); never for
+   the bare word *name* ("Company name", "User name" are not the person);
+6. for the email only: the first answer whose value is an email address.
+
+A value is usable when it fits the role: an email must be one address (`x@y`), a phone needs 6+ digits.
+A bare name word ("Name", "Nom", "Nombre", "Nome") next to a first-name field only is the last name
+(French "Prénom" + "Nom"), next to a last-name field only the first name ("Nombre" + "Apellido").
+`name` is the full-name answer, else first and last joined; a full name is never split.
+
+The words, in several languages, are data: `person_words.json`. Matching folds accents and case and
+splits camelCase and punctuation, so the work is linear in the size of the answers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+PERSON_KEYS = ("email", "name", "first_name", "last_name", "phone")
+WORDS_FILE = Path(__file__).with_name("person_words.json")
+# Which role a label is read as when it holds words of several: "First and last name" is a full name,
+# "Nom de famille" a last name although it holds "nom".
+_PRECEDENCE = ("full_name", "first_name", "last_name", "email", "phone", "name")
+_NAME_ROLES = frozenset({"full_name", "first_name", "last_name", "name"})
+_MAPPED, _KNOWN, _TYPED, _LABEL, _LOOSE, _VALUE = range(6)    # evidence tiers, best first
+_EMAIL_VALUE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NON_WORD = re.compile(r"[\W_]+")
+_TRAILING_DIGITS = re.compile(r"(?<=[a-z])\d+$")
+
+
+class AnswerLike(Protocol):
+    key: str
+    value: Any
+    label: str | None
+    role: str | None
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The folded words of `person_words.json`: phrases per role, lead-in words, words of other people."""
+
+    phrases: Mapping[str, Mapping[str, tuple[tuple[str, ...], ...]]]   # first word -> role -> phrases
+    lead_in: frozenset[str]
+    not_the_person: frozenset[str]
+
+    @classmethod
+    def load(cls, path: Path = WORDS_FILE) -> Vocabulary:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        index: dict[str, dict[str, list[tuple[str, ...]]]] = {}
+        for role in _PRECEDENCE:
+            for phrase in raw[role]:
+                tokens = words(phrase)
+                index.setdefault(tokens[0], {}).setdefault(role, []).append(tokens)
+        phrases = {first: {role: tuple(sorted(found, key=len, reverse=True)) for role, found in by_role.items()}
+                   for first, by_role in index.items()}
+        return cls(phrases=phrases, lead_in=frozenset(w for p in raw["lead_in"] for w in words(p)),
+                   not_the_person=frozenset(w for p in raw["not_the_person"] for w in words(p)))
+
+
+def words(label: str) -> tuple[str, ...]:
+    """`"What's your E-mail 2?"` -> `("what", "s", "your", "e", "mail", "2")`; `"firstName"` -> first, name."""
+    folded = _CAMEL.sub(" ", label)
+    if not folded.isascii():
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
+    return tuple(_TRAILING_DIGITS.sub("", w) for w in _NON_WORD.split(folded.lower()) if w)
+
+
+VOCABULARY = Vocabulary.load()
+
+
+def role_of(label: str | None, vocabulary: Vocabulary = VOCABULARY) -> tuple[str, int] | None:
+    """The role a label names and how plainly (`_LABEL` or `_LOOSE`), or None.
+
+    The role is one of `_PRECEDENCE`: `full_name` and `name` (a bare name word) are told apart so the
+    caller can pair a bare name word with a lone first- or last-name field.
+    """
+    if not label:
+        return None
+    tokens = words(label)
+    best: dict[str, int] = {}
+    for start, token in enumerate(tokens):
+        for role, phrases in vocabulary.phrases.get(token, {}).items():
+            for phrase in phrases:
+                end = start + len(phrase)
+                if tokens[start:end] == phrase:
+                    tier = _tier(role, tokens[:start], tokens[end:], vocabulary)
+                    if tier is not None and tier < best.get(role, _VALUE):
+                        best[role] = tier
+                    break  # the longest phrase at this position decides
+    for role in _PRECEDENCE:
+        if role in best:
+            return role, best[role]
+    return None
+
+
+def _tier(role: str, before: Sequence[str], after: Sequence[str], vocabulary: Vocabulary) -> int | None:
+    others = [*before, *after]
+    someone_else = any(w in vocabulary.not_the_person for w in others)
+    if role in _NAME_ROLES and someone_else:
+        return None
+    plain = (all(w in vocabulary.lead_in or w.isdigit() for w in before)
+             and not any(w in vocabulary.not_the_person for w in after))
+    if plain:
+        return _LABEL
+    return None if role == "name" else _LOOSE
+
+
+def detect(answers: Sequence[AnswerLike], *, known: Mapping[str, Any] | None = None,
+           mapped: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The person found in `answers`: {role: text} for the roles found (see the module docstring).
+
+    `mapped` holds the values the source's `field_map` points at; `known` what the provider states.
+    """
+    known = known or {}
+    mapped = mapped or {}
+    candidates: dict[str, list[list[Any]]] = {role: [[] for _ in range(_VALUE + 1)] for role in PERSON_KEYS}
+    bare_names: list[Any] = []
+    for role in PERSON_KEYS:
+        candidates[role][_MAPPED].append(mapped.get(role))
+        candidates[role][_KNOWN].append(known.get(role))
+    for answer in answers:
+        if answer.role in candidates:
+            candidates[answer.role][_TYPED].append(answer.value)
+        found = role_of(answer.label) or (role_of(answer.key) if answer.key != answer.label else None)
+        if found is None:
+            if answer.role is None:
+                candidates["email"][_VALUE].append(answer.value)
+            continue
+        role, tier = found
+        if role == "name":
+            bare_names.append(answer.value)
+        candidates["name" if role == "full_name" else role][tier].append(answer.value)
+    person = {role: _first_usable(role, candidates[role]) for role in PERSON_KEYS}
+    person = _pair_bare_name(person, candidates, bare_names)
+    if not person["name"]:
+        person["name"] = _joined(person["first_name"], person["last_name"])
+    return {role: value for role, value in person.items() if value}
+
+
+def _pair_bare_name(person: dict[str, str | None], candidates: Mapping[str, list[list[Any]]],
+                    bare_names: list[Any]) -> dict[str, str | None]:
+    """A bare "Nom" beside "Prénom" is the last name; "Nombre" beside "Apellido" the first name."""
+    name_stated = any(_usable("name", v) for tier in candidates["name"][:_LABEL] for v in tier)
+    bare = next((t for t in (_usable("name", v) for v in bare_names) if t), None)
+    if name_stated or bare is None or person["name"] != bare:
+        return person
+    for missing, present in (("last_name", "first_name"), ("first_name", "last_name")):
+        if person[present] and not person[missing]:
+            return {**person, missing: bare, "name": None}
+    return person
+
+
+def _first_usable(role: str, tiers: Iterable[list[Any]]) -> str | None:
+    for tier in tiers:
+        for value in tier:
+            usable = _usable(role, value)
+            if usable:
+                return usable
+    return None
+
+
+def _usable(role: str, value: Any) -> str | None:
+    """The value as text if it can be this role's value (an email one address, a phone 6+ digits)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict, tuple)):
+        return None
+    value_text = str(value).strip()
+    if not value_text:
+        return None
+    if role == "email":
+        return value_text if _EMAIL_VALUE.fullmatch(value_text) else None
+    if role == "phone":
+        return value_text if sum(ch.isdigit() for ch in value_text) >= 6 else None
+    return value_text
+
+
+def _joined(*parts: str | None) -> str | None:
+    return " ".join(p for p in parts if p) or None
