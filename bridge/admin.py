@@ -91,13 +91,18 @@ def readyz() -> Any:
     except Exception as exc:
         raise ServiceUnavailable(f"not ready: {type(exc).__name__} reaching Redis or the broker",
                                  headers={"Retry-After": "5"}) from None
-    return envelope.ok({"status": "ready", "sources": sorted(state.sources)})
+    return envelope.ok({"status": "ready"})  # no source names: they are for the admin API, not strangers
 
 
 @bp.get("/metrics")
 def metrics_endpoint() -> Response:
     """This process's metrics; under `cstar-bridge web` (PROMETHEUS_MULTIPROC_DIR set) the sum over
-    every gunicorn worker, whichever one answers."""
+    every gunicorn worker, whichever one answers. With `metrics_token` set, only for its bearer."""
+    token = _state().config.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not given.lower().startswith("bearer ") or not constant_time_equal(given[7:], token.reveal()):
+            raise AdminAuthRequired("send the metrics token as `Authorization: Bearer <BRIDGE_METRICS_TOKEN>`")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

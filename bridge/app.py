@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Any, Callable
 
-from flask import Flask
+from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from bridge import envelope, metrics
@@ -80,9 +80,16 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
 
 
 def _register_errors(app: Flask) -> None:
+    @app.after_request
+    def count_errors(resp: Response) -> Response:
+        """Every error response is counted once, whichever handler (or view) produced it."""
+        if resp.status_code >= 400:
+            metrics.HTTP_ERRORS.labels(status=str(resp.status_code), code=g.get("error_code", "http_error")).inc()
+        return resp
+
     @app.errorhandler(HttpError)
     def on_http_error(exc: HttpError) -> Any:
-        metrics.HTTP_ERRORS.labels(status=str(exc.status), code=exc.code).inc()
+        g.error_code = exc.code
         return envelope.error(exc.status, exc.type, exc.code, exc.message, details=exc.details, headers=exc.headers)
 
     @app.errorhandler(HTTPException)
@@ -90,16 +97,17 @@ def _register_errors(app: Flask) -> None:
         status = exc.code or 500
         if status == 413:
             limit = app.config["MAX_CONTENT_LENGTH"]
+            g.error_code = "payload_too_large"
             return envelope.error(413, "invalid_request_error", "payload_too_large",
                                   f"the body is larger than the {limit} byte limit (max_body_bytes)")
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
         type_ = "not_found_error" if status == 404 else "invalid_request_error"
-        metrics.HTTP_ERRORS.labels(status=str(status), code=code).inc()
+        g.error_code = code
         return envelope.error(status, type_, code, exc.description or exc.name)
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> Any:
         log.exception("unexpected error")
-        metrics.HTTP_ERRORS.labels(status="500", code="internal_error").inc()
+        g.error_code = "internal_error"
         return envelope.error(500, "api_error", "internal_error",
                               "unexpected error; the event was not accepted, retry later")

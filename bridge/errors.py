@@ -4,9 +4,12 @@
     ├── UnknownSource        404    not_found_error / unknown_source
     ├── EventNotFound        404    not_found_error / RESOURCE_MISSING
     ├── PayloadTooLarge      413    invalid_request_error / payload_too_large
+    │   └── TooManyFields    413    invalid_request_error / too_many_fields (max_fields)
+    ├── BodyTimeout          408    invalid_request_error / request_timeout (the body trickled in too slowly)
     ├── VerificationFailed   401    authentication_error / signature_invalid (says which check failed)
     ├── AdminAuthRequired    401    authentication_error / authentication_required
     ├── BodyUnreadable       400    invalid_request_error / body_invalid (the parser's reason)
+    │   └── BodyIncomplete   400    invalid_request_error / body_incomplete (shorter than announced)
     ├── QueryInvalid         400    invalid_request_error / PARAMETER_INVALID (query parameter errors)
     ├── UnsupportedMediaType 415    invalid_request_error / unsupported_media_type
     ├── PayloadInvalid       422    validation_error / PARAMETER_INVALID (field errors)
@@ -49,6 +52,14 @@ class PayloadTooLarge(HttpError):
     status, type, code = 413, "invalid_request_error", "payload_too_large"
 
 
+class TooManyFields(PayloadTooLarge):
+    code = "too_many_fields"
+
+
+class BodyTimeout(HttpError):
+    status, type, code = 408, "invalid_request_error", "request_timeout"
+
+
 class VerificationFailed(HttpError):
     status, type, code = 401, "authentication_error", "signature_invalid"
 
@@ -63,6 +74,10 @@ class AdminAuthRequired(HttpError):
 
 class BodyUnreadable(HttpError):
     status, type, code = 400, "invalid_request_error", "body_invalid"
+
+
+class BodyIncomplete(BodyUnreadable):
+    code = "body_incomplete"
 
 
 class UnsupportedMediaType(HttpError):

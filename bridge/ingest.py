@@ -1,7 +1,7 @@
 """`POST /hooks/<source>`: the path of one event, steps 1–10 of DESIGN.md, in order.
 
     1 source known?            404            6 envelope valid?           422
-    2 body within the limit?   413            7 idempotency key           header › delivery id › sha256
+    2 body within the limit?   413/400/408    7 idempotency key           header › delivery id › sha256
     3 authentic?               401            8 claim + store             one Redis round trip
     4 parse by content type    400/415        9 enqueue                   failure: release, 503
     5 adapter                  422           10 202 {eventId}
@@ -21,6 +21,7 @@ from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
 from bridge import envelope, metrics
+from bridge.body import read_body
 from bridge.errors import (IdempotencyInFlight, IdempotencyMismatch, PayloadInvalid, ServiceUnavailable,
                            UnknownSource, UnsupportedMediaType, VerificationFailed)
 from bridge.inbound import Headers, InboundRequest
@@ -44,9 +45,11 @@ def _receive(source: str) -> Any:
     state: BridgeState = current_app.extensions["cstar_bridge"]
     src = state.sources.get(source)
     if src is None:  # never for a transient problem: some senders disable the webhook on 404
-        raise UnknownSource(f"no source named {source!r} is configured; configured: "
-                            f"{', '.join(sorted(state.sources)) or '(none)'} (see `sources:` in bridge.yaml)")
-    raw = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, before anything is parsed
+        # A stranger learns nothing about the other sources; the operator finds the names in the log.
+        log.warning("delivery to unknown source %r; configured: %s", source[:100], ", ".join(sorted(state.sources)))
+        raise UnknownSource("no such source (check the URL: /hooks/<source> as named in `sources:` in bridge.yaml)")
+    # All of it or a 4xx: 413 past max_body_bytes whatever the framing, 400 for a body cut short.
+    raw = read_body(request.environ, state.config.max_body_bytes, state.config.body_timeout)
     inbound = InboundRequest(source=source, method=request.method, url=lambda: request.url,
                              headers=Headers(dict(request.headers)), body=raw,
                              query=lambda: request.args.to_dict(flat=True), content_type=request.mimetype or "")
@@ -56,7 +59,8 @@ def _receive(source: str) -> Any:
         metrics.VERIFY_FAILURES.labels(source=source, check=exc.check).inc()
         raise
     parsed = parse_body(inbound.content_type, raw, content_type_header=request.content_type or "",
-                        charset=request.mimetype_params.get("charset", "utf-8"))
+                        charset=request.mimetype_params.get("charset", "utf-8"),
+                        max_fields=state.config.max_fields)
     if parsed.kind not in src.adapter.accepts:
         raise UnsupportedMediaType(f"the {src.adapter.name} adapter of source {source!r} takes "
                                    f"{' or '.join(_KINDS[k] for k in src.adapter.accepts)}, not {inbound.content_type}")

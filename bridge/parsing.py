@@ -2,6 +2,9 @@
 
 Form bodies become a dict: a key seen once maps to a str, a repeated key to a list of str. Uploaded
 files are not kept; their field names are listed under "_files".
+
+`max_fields` bounds the work a body can cause (413 too_many_fields past it): urlencoded pairs and
+multipart parts are counted before they are parsed, JSON object keys and array items after.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import parse_form_data
 
-from bridge.errors import BodyUnreadable, UnsupportedMediaType
+from bridge.errors import BodyUnreadable, TooManyFields, UnsupportedMediaType
 
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -31,8 +35,39 @@ def is_json_type(mimetype: str) -> bool:
     return mimetype in JSON_TYPES or (mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
-def parse_body(mimetype: str, raw: bytes, *, content_type_header: str = "", charset: str = "utf-8") -> ParsedBody:
+def parse_body(mimetype: str, raw: bytes, *, content_type_header: str = "", charset: str = "utf-8",
+               max_fields: int | None = None) -> ParsedBody:
     """The parsed payload; 415 for other types, 400 with the parser's reason for broken bodies."""
+    parsed = _parse(mimetype, raw, content_type_header, charset, max_fields)
+    if parsed.kind == "json" and max_fields is not None:
+        check_json_fields(parsed.payload, max_fields)
+    return parsed
+
+
+def _too_many(limit: int, what: str) -> TooManyFields:
+    return TooManyFields(f"the body has more than {limit} {what} (max_fields); send fewer fields")
+
+
+def check_json_fields(value: Any, limit: int) -> None:
+    """413 when the JSON holds more than `limit` object keys and array items in all (one linear walk)."""
+    count = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            count += len(item)
+            pending.extend(item)
+        else:
+            continue
+        if count > limit:
+            raise _too_many(limit, "JSON keys and array items")
+
+
+def _parse(mimetype: str, raw: bytes, content_type_header: str, charset: str, max_fields: int | None
+           ) -> ParsedBody:
     try:
         "".encode(charset)
     except LookupError:
@@ -49,9 +84,12 @@ def parse_body(mimetype: str, raw: bytes, *, content_type_header: str = "", char
             raise BodyUnreadable("the JSON body is nested too deeply to be a form submission") from None
     if mimetype == "application/x-www-form-urlencoded":
         try:
-            pairs = parse_qsl(raw.decode(charset), keep_blank_values=True, strict_parsing=False)
+            pairs = parse_qsl(raw.decode(charset), keep_blank_values=True, strict_parsing=False,
+                              max_num_fields=max_fields)
         except UnicodeDecodeError as exc:
             raise BodyUnreadable(f"the form body is not valid {charset}: {exc.reason}") from None
+        except ValueError:  # parse_qsl's "Max number of fields exceeded", counted before any parsing
+            raise _too_many(max_fields or 0, "form fields") from None
         return ParsedBody("form", _flatten(MultiDict(pairs)))
     if mimetype == "multipart/form-data":
         if "boundary=" not in content_type_header:
@@ -59,7 +97,9 @@ def parse_body(mimetype: str, raw: bytes, *, content_type_header: str = "", char
         environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": content_type_header,
                    "CONTENT_LENGTH": str(len(raw)), "wsgi.input": io.BytesIO(raw)}
         try:
-            _, form, files = parse_form_data(environ, silent=False)
+            _, form, files = parse_form_data(environ, silent=False, max_form_parts=max_fields)
+        except RequestEntityTooLarge:
+            raise _too_many(max_fields or 0, "multipart parts") from None
         except Exception as exc:  # werkzeug raises ValueError subclasses for broken multipart
             raise BodyUnreadable(f"the multipart body could not be parsed: {exc}") from None
         out = _flatten(form)

@@ -119,6 +119,13 @@ class Config:
     rules: tuple[str, ...] = DEFAULT_RULES
     admin_token: Secret = field(default_factory=lambda: Secret(""))
     max_body_bytes: int = 1024 * 1024
+    # Ingress limits for hostile clients (bridge.body, bridge.parsing): the most fields a form body
+    # (urlencoded pairs, multipart parts) or JSON body (object keys and array items) may hold — past
+    # it 413 too_many_fields — and the seconds a body may take to arrive (408 past them).
+    max_fields: int = 1000
+    body_timeout: float = 30.0
+    # When set, GET /metrics needs `Authorization: Bearer <metrics_token>` (it names sources).
+    metrics_token: Secret = field(default_factory=lambda: Secret(""))
     signature_tolerance: int = 300
     idempotency_ttl: int = 7 * 24 * 3600
     event_ttl: int = 30 * 24 * 3600
@@ -229,6 +236,9 @@ class _ConfigSchema(Schema):
     rules = fields.List(fields.String(), load_default=lambda: list(DEFAULT_RULES))
     admin_token = fields.String()
     max_body_bytes = fields.Integer(validate=validate.Range(min=1024))
+    max_fields = fields.Integer(validate=validate.Range(min=10))
+    body_timeout = fields.Float(validate=validate.Range(min=1))
+    metrics_token = fields.String()
     signature_tolerance = fields.Integer(validate=validate.Range(min=1))
     idempotency_ttl = fields.Integer(validate=validate.Range(min=60))
     event_ttl = fields.Integer(validate=validate.Range(min=60))
@@ -268,6 +278,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         "CSTAR_API_KEY": ("cstar", "api_key"),
         "CSTAR_RATE_LIMIT": ("cstar", "rate_limit_per_minute"),
         "BRIDGE_ADMIN_TOKEN": ("admin_token",),
+        "BRIDGE_METRICS_TOKEN": ("metrics_token",),
     }
     for var, keys in env_map.items():
         if env.get(var):
@@ -296,8 +307,9 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         for name, s in data.pop("sources").items()
     }
     worker = WorkerConfig(**data.pop("worker"))
-    if "admin_token" in data:
-        data["admin_token"] = Secret(data["admin_token"])
+    for key in ("admin_token", "metrics_token"):
+        if key in data:
+            data[key] = Secret(data[key])
     data["rules"] = tuple(data["rules"])
     cfg = Config(cstar=cstar, sources=sources, worker=worker, base_dir=base_dir, **data)
     return replace(cfg, **overrides) if overrides else cfg

@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from bridge.cli.common import config_option
+from bridge.cli.serve import gunicorn_command
 
 DEV_TOKEN = "dev-token"
 DEV_ADMIN = "dev-admin"
@@ -148,9 +149,7 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
             _wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/stats", stack, "the sandbox")
         stack.start("worker", [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", cfg.queue,
                                "-c", str(concurrency), "-l", "info", "--without-gossip", "--without-mingle"], env)
-        stack.start("bridge", [sys.executable, "-m", "gunicorn", "bridge:create_app()", "--bind", f"{host}:{port}",
-                               "--workers", "1", "--threads", "8", "--worker-class", "gthread",
-                               "--access-logfile", "-"], env)
+        stack.start("bridge", gunicorn_command(host, port, 1), env)  # the same server settings as `web`
         _wait_http(f"http://{host}:{port}/readyz", stack, "the bridge")
         _banner(host, port, sandbox_port, no_sandbox, env)
         while True:

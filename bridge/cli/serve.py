@@ -11,13 +11,29 @@ import click
 from bridge.cli.common import config_option, load_or_exit
 
 
+WORKER_CLASSES = ("gevent", "gthread", "sync")
+
+
+def gunicorn_command(host: str, port: int, workers: int, *, worker_class: str = "gevent",
+                     threads: int = 4) -> list[str]:
+    """The gunicorn command `web` and `dev` both run: bridge.gunicorn_conf's settings (gevent workers,
+    bounded header and body time, redacted logs, access log on stdout)."""
+    args = [sys.executable, "-m", "gunicorn", "bridge:create_app()", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--worker-class", worker_class, "--config", "python:bridge.gunicorn_conf"]
+    if worker_class == "gthread":
+        args += ["--threads", str(threads)]
+    return args
+
+
 @click.command("web")
 @config_option
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", "-w", default=2, show_default=True, type=int, help="gunicorn worker processes")
-@click.option("--threads", default=4, show_default=True, type=int)
-def web_cmd(config_path: str | None, host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--worker-class", default="gevent", show_default=True, type=click.Choice(WORKER_CLASSES),
+              help="gevent keeps serving while slow clients trickle; gthread/sync give each one a thread")
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker (gthread only)")
+def web_cmd(config_path: str | None, host: str, port: int, workers: int, worker_class: str, threads: int) -> None:
     """Serve `bridge:create_app()` with gunicorn."""
     load_or_exit(config_path, needs_api=True)  # fail here, with the message, not in every gunicorn worker
     if config_path:
@@ -26,9 +42,7 @@ def web_cmd(config_path: str | None, host: str, port: int, workers: int, threads
         # /metrics adds up every gunicorn worker's counters (prometheus_client's multiprocess mode);
         # a fresh directory per start, as that mode requires.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cstar-bridge-metrics-")
-    args = [sys.executable, "-m", "gunicorn", "bridge:create_app()", "--bind", f"{host}:{port}",
-            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-            "--config", "python:bridge.gunicorn_conf", "--access-logfile", "-"]
+    args = gunicorn_command(host, port, workers, worker_class=worker_class, threads=threads)
     os.execv(sys.executable, args)
 
 

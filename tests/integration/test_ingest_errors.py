@@ -29,7 +29,7 @@ def _nothing_queued(stack):
 
 CASES = [
     # (name, kwargs for stack.post, status, code, words the message must contain)
-    ("unknown source", dict(source="nope", body={"email": "a@b.co"}), 404, "unknown_source", ["nope", "demo"]),
+    ("unknown source", dict(source="nope", body={"email": "a@b.co"}), 404, "unknown_source", ["no such source"]),
     ("no token", dict(body={"email": "a@b.co"}, token=None), 401, "signature_invalid", ["X-Bridge-Token"]),
     ("wrong token", dict(body={"email": "a@b.co"}, token="guess"), 401, "signature_invalid", ["does not match"]),
     ("broken json", dict(raw=b'{"email": ', content_type="application/json"), 400, "body_invalid",
@@ -89,8 +89,15 @@ def test_enqueue_failure_releases_the_claim_and_answers_503(stack):
     assert again.status_code == 202
 
 
-def test_health_and_readiness(stack):
-    assert stack.http.get("/healthz").status_code == 200
-    ready = stack.http.get("/readyz")
-    assert ready.status_code == 200 and "demo" in ready.get_json()["data"]["sources"]
+def test_unknown_source_names_no_configured_source(stack):
+    text = stack.post(source="nope", body={"email": "a@b.co"}).get_data(as_text=True)
+    assert "demo" not in text and "forms" not in text
+
+
+def test_health_and_readiness_name_no_source(stack):
+    health, ready = stack.http.get("/healthz"), stack.http.get("/readyz")
+    assert health.status_code == 200 and ready.status_code == 200
+    assert ready.get_json()["data"]["status"] == "ready"
+    for text in (health.get_data(as_text=True), ready.get_data(as_text=True)):
+        assert "demo" not in text and "forms" not in text
     assert b"cstar_bridge_hooks_total" in stack.http.get("/metrics").data
