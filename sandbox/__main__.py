@@ -1,9 +1,10 @@
-"""`python -m sandbox [--host H] [--port P] [--rate-limit N] [--rate-window S] [--quiet]`."""
+"""`python -m sandbox [--host H] [--port P] [--rate-limit N] [--rate-window S] [--quiet] [--get-shape S]`."""
 
 from __future__ import annotations
 
 import argparse
 
+from sandbox.backend import GET_SHAPES
 from sandbox.server import serve
 
 
@@ -15,8 +16,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=0, help="requests per window per key (0 = off)")
     parser.add_argument("--rate-window", type=float, default=60.0, help="window length in seconds")
     parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    parser.add_argument("--get-shape", choices=GET_SHAPES, default="full",
+                        help="documented: GET of a customer answers the spec example's fields (no metadata)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.rate_limit, args.rate_window, quiet=args.quiet)
+    serve(args.host, args.port, args.rate_limit, args.rate_window, quiet=args.quiet, get_shape=args.get_shape)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox import errors
-from sandbox.backend import ApiKey, SandboxBackend, iso_timestamp
+from sandbox.backend import GET_SHAPES, ApiKey, SandboxBackend, iso_timestamp
 from sandbox.calllog import CallLog
 from sandbox.errors import SandboxError
 from sandbox.faults import WRITE_METHODS, FaultDecision, FaultInjector, FaultRule
@@ -35,26 +35,41 @@ _DROP = "sandbox.drop_after_write"
 class SandboxState:
     """Everything one emulator instance holds: the backend, the limiter, the faults, the call log."""
 
-    def __init__(self, backend: SandboxBackend, rate_limit: int, rate_window: float) -> None:
+    def __init__(self, backend: SandboxBackend, rate_limit: int, rate_window: float,
+                 get_shape: str = "full") -> None:
         self.backend = backend
         self.limiter = SlidingWindowLimiter(rate_limit, rate_window)
         self.faults = FaultInjector()
         self.calls = CallLog()
         self.start_rate_limit, self.start_rate_window = rate_limit, rate_window
+        self.start_get_shape = self.get_shape = _get_shape(get_shape)
 
-    def reset(self, rate_limit: int | None = None, rate_window: float | None = None) -> None:
-        """Clear customers, calls and faults; the rate limit returns to its start-up value unless given."""
+    def reset(self, rate_limit: int | None = None, rate_window: float | None = None,
+              get_shape: str | None = None) -> None:
+        """Clear customers, calls and faults; the rate limit and GET shape return to their start-up
+        values unless given."""
+        shape = _get_shape(self.start_get_shape if get_shape is None else get_shape)
         self.backend.reset()
         self.calls.clear()
         self.faults.clear()
         self.limiter.configure(self.start_rate_limit if rate_limit is None else rate_limit,
                                self.start_rate_window if rate_window is None else rate_window)
+        self.get_shape = shape
+
+
+def _get_shape(shape: str) -> str:
+    if shape not in GET_SHAPES:
+        raise ValueError(f"get_shape must be one of {', '.join(GET_SHAPES)}")
+    return shape
 
 
 def create_sandbox_app(backend: SandboxBackend | None = None, *, rate_limit: int = 0,
-                       rate_window: float = 60.0) -> Flask:
-    """The emulator as a Flask app (`rate_limit` requests per `rate_window` seconds per key; 0 = off)."""
-    state = SandboxState(backend or SandboxBackend(), rate_limit, rate_window)
+                       rate_window: float = 60.0, get_shape: str = "full") -> Flask:
+    """The emulator as a Flask app (`rate_limit` requests per `rate_window` seconds per key; 0 = off).
+
+    `get_shape="documented"` answers GET of one customer with exactly the spec example's fields (no
+    `metadata`), as the real API may: the bridge must not rely on seeing metadata."""
+    state = SandboxState(backend or SandboxBackend(), rate_limit, rate_window, get_shape)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the spec's field order
     app.extensions["sandbox"] = state
@@ -95,7 +110,7 @@ def _register_api(app: Flask, state: SandboxState) -> None:
     @app.get(CUSTOMER)
     def get_customer(team_id: str, customer_id: str) -> Response:
         caller(team_id, write=False)
-        return _success(backend.get_customer(team_id, customer_id))
+        return _success(backend.get_customer(team_id, customer_id, shape=state.get_shape))
 
     @app.patch(CUSTOMER)
     def update_customer(team_id: str, customer_id: str) -> Response:
@@ -281,14 +296,15 @@ def _test_hooks(state: SandboxState) -> Blueprint:
     @hooks.post("/reset")
     def reset() -> Response:
         options = request.get_json(silent=True) or {}
-        if not isinstance(options, dict) or set(options) - {"rate_limit", "rate_window"}:
-            return bad_request('reset takes an optional object {"rate_limit": N, "rate_window": S}')
+        if not isinstance(options, dict) or set(options) - {"rate_limit", "rate_window", "get_shape"}:
+            return bad_request('reset takes an optional object {"rate_limit": N, "rate_window": S, '
+                               '"get_shape": "full"|"documented"}')
         try:
-            state.reset(options.get("rate_limit"), options.get("rate_window"))
+            state.reset(options.get("rate_limit"), options.get("rate_window"), options.get("get_shape"))
         except (TypeError, ValueError) as exc:
             return bad_request(str(exc))
         return jsonify({"reset": True, "rate_limit": state.limiter.limit,
-                        "rate_window": state.limiter.window})
+                        "rate_window": state.limiter.window, "get_shape": state.get_shape})
 
     @hooks.get("/faults")
     def get_faults() -> Response:

@@ -60,6 +60,12 @@ class ApiKey:
         return f"ApiKey({self.kind} key of {self.team_id})"
 
 
+# The fields of the spec's `GET /customers/{id}` example, in its order (it shows no `metadata`).
+DOCUMENTED_GET_FIELDS = ("id", "name", "email", "status", "sentiment", "tags", "notes", "ticketCount",
+                         "createdAt", "updatedAt")
+GET_SHAPES = ("full", "documented")
+
+
 @dataclass
 class Customer:
     """One stored customer; `full()` is what GET answers, `list_item()` what the list answers."""
@@ -84,6 +90,11 @@ class Customer:
             "metadata": copy.deepcopy(self.metadata), "ticketCount": self.ticket_count,
             "createdAt": self.created_at, "updatedAt": self.updated_at,
         }
+
+    def documented(self) -> dict[str, Any]:
+        """Exactly the fields of the spec's GET example: no `metadata` (what the real API may answer)."""
+        full = self.full()
+        return {k: full[k] for k in DOCUMENTED_GET_FIELDS}
 
     def list_item(self) -> dict[str, Any]:
         """The shape of an item in the spec's list example."""
@@ -179,10 +190,11 @@ class SandboxBackend:
         total = len(matching)
         return CustomerPage(items, page_no, size, total, math.ceil(total / size))
 
-    def get_customer(self, team_id: str, customer_id: str) -> dict[str, Any]:
-        """The full customer, or 404."""
+    def get_customer(self, team_id: str, customer_id: str, *, shape: str = "full") -> dict[str, Any]:
+        """The customer (`full`, or `documented`: the spec example's fields, no metadata), or 404."""
         with self._lock:
-            return self._find(team_id, customer_id).full()
+            customer = self._find(team_id, customer_id)
+            return customer.documented() if shape == "documented" else customer.full()
 
     def create_customer(self, team_id: str, body: Any) -> dict[str, Any]:
         """Create from name, email, tags, notes and metadata; 400 on bad input, 409 on a taken email."""

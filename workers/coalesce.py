@@ -71,8 +71,13 @@ def combine(current: Mapping[str, Any] | None, items: list[tuple[str | None, Cus
     """The one PATCH body for several plans applied in order to an existing customer, each plan's own
     change (for its completion record), and the state the customer has once the body is applied. Each
     change is computed against the state the earlier ones leave, so tags accumulate, notes append in
-    order and the later plan wins for a field."""
+    order and the later plan wins for a field.
+
+    When `current` has no `metadata` (the API's documented GET shows none), the metadata stays unknown
+    through every plan: what an earlier plan set is not the whole of it, so a later plan's removal
+    must still go out as `{key: null}`."""
     state: dict[str, Any] | None = dict(current) if current is not None else None
+    metadata_known = state is not None and "metadata" in state
     body: dict[str, Any] = {}
     changes = []
     for marker, plan in items:
@@ -87,4 +92,6 @@ def combine(current: Mapping[str, Any] | None, items: list[tuple[str | None, Cus
                 body[k] = v
         if state is not None:
             state = apply_change(state, change)
+            if state is not None and not metadata_known:
+                state.pop("metadata", None)
     return body, changes, state

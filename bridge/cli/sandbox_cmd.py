@@ -13,8 +13,10 @@ import click
 @click.option("--rate-window", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="rate limit window in seconds")
 @click.option("--quiet", is_flag=True, help="do not log every request")
-def sandbox_cmd(host: str, port: int, rate_limit: int, rate_window: float, quiet: bool) -> None:
+@click.option("--get-shape", type=click.Choice(["full", "documented"]), default="full", show_default=True,
+              help="documented: GET of a customer answers exactly the spec example's fields (no metadata)")
+def sandbox_cmd(host: str, port: int, rate_limit: int, rate_window: float, quiet: bool, get_shape: str) -> None:
     """Run the Customers API emulator (team_dev: sk_test_dev, pk_test_dev; team_other: sk_test_other)."""
     from sandbox.server import serve
 
-    serve(host, port, rate_limit, rate_window, quiet=quiet)
+    serve(host, port, rate_limit, rate_window, quiet=quiet, get_shape=get_shape)

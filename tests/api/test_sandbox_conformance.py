@@ -166,6 +166,35 @@ def test_get_returns_the_full_customer_including_metadata(http: httpx.Client) ->
     assert data == created
 
 
+# The spec's example answer to GET /customers/{customerId}, verbatim: it has no `metadata`.
+DOCUMENTED_GET_EXAMPLE = {
+    "id": "cus_7c9e667974254de0944be07fc1f90ae7", "name": "Jane Smith", "email": "jane@example.com",
+    "status": "active", "sentiment": "positive", "tags": ["vip", "enterprise"],
+    "notes": "Key account — escalate issues immediately", "ticketCount": 5,
+    "createdAt": "2025-11-01T10:00:00Z", "updatedAt": "2025-12-10T14:30:00Z",
+}
+
+
+def test_documented_get_shape_answers_exactly_like_the_spec_example(sb: SandboxProcess,
+                                                                    http: httpx.Client) -> None:
+    """`get_shape: documented` (`--get-shape documented`): GET shows no metadata; the state keeps it."""
+    assert sb.reset(get_shape="documented")["get_shape"] == "documented"
+    created = create(http, tags="vip,enterprise", notes="n", metadata={"plan": "pro", "trial_ends": "x"})
+    data = ok(http.get(url(created["id"])))
+    assert list(data) == list(DOCUMENTED_GET_EXAMPLE)
+    assert {k: v for k, v in created.items() if k != "metadata"} == data
+    ok(http.patch(url(created["id"]), json={"metadata": {"trial_ends": None}}))
+    assert "metadata" not in ok(http.get(url(created["id"])))
+    assert sb.customers()[0]["metadata"] == {"plan": "pro"}
+    sb.reset()  # back to the start-up shape
+    assert ok(http.get(url(create(http)["id"])))["metadata"] == {}
+
+
+def test_reset_refuses_an_unknown_get_shape(sb: SandboxProcess) -> None:
+    with pytest.raises(RuntimeError, match="get_shape must be one of full, documented"):
+        sb.reset(get_shape="minimal")
+
+
 def test_get_unknown_customer_is_404_resource_missing(http: httpx.Client) -> None:
     fails(http.get(url("cus_" + "0" * 32)), 404, "not_found_error", "RESOURCE_MISSING", "Customer not found")
 
@@ -421,7 +450,7 @@ def test_reset_restores_the_start_up_rate_limit(sb: SandboxProcess, http: httpx.
     sb.reset(rate_limit=1)
     ok(http.get(CUSTOMERS))
     assert http.get(CUSTOMERS).status_code == 429
-    assert sb.reset() == {"reset": True, "rate_limit": 0, "rate_window": 60.0}
+    assert sb.reset() == {"reset": True, "rate_limit": 0, "rate_window": 60.0, "get_shape": "full"}
     for _ in range(5):
         ok(http.get(CUSTOMERS))
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.faults.batch import FAST, assert_each_effect_once, post_batch
+from tests.support.stack import RULES_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -36,3 +38,45 @@ def test_without_coalescing_every_event_pays_its_own_read_and_write(make_stack):
     events, calls = _burst(make_stack, coalesce=False)
     assert not [e for e in events.values() if e.get("coalesced_into")]
     assert len(calls) >= 2 * len(events)
+
+
+END_TRIAL_RULES = """\
+version: 1
+rules:
+  - id: end-trial
+    when: {source: demo}
+    if: {field: data.end_trial, op: is_true}
+    customer: {email: "{{ data.email }}"}
+    actions:
+      - remove_metadata: [trial_ends]
+"""
+
+
+def test_coalescing_keeps_a_metadata_removal_when_get_shows_no_metadata(make_stack, tmp_path):
+    """The API's documented GET has no `metadata`: a removal parked behind a `set_metadata` must still
+    go out as `{trial_ends: null}` (issue 11 §5), on the sandbox answering GET like the spec's example."""
+    extra = tmp_path / "end-trial.yaml"
+    extra.write_text(END_TRIAL_RULES)
+    stack = make_stack(rules=[RULES_DIR / "basic.yaml", extra])
+    stack.sandbox.reset(get_shape="documented")
+    email = "trial@burst.test"
+    first = stack.accepted_id(stack.post(body={"email": email, "plan": "trial", "tag": "t-first"}))
+    stack.start_worker(concurrency=2)
+    stack.wait_for([first])
+    cid = stack.customer(email)["id"]
+    httpx.patch(f"{stack.sandbox.url}/api/v1/teams/team_dev/customers/{cid}",
+                json={"metadata": {"trial_ends": "2027-01-01"}}, headers={"Authorization": "Bearer sk_test_dev"},
+                timeout=10).raise_for_status()
+    removal = 30
+    ids = []
+    for i in range(60):  # a burst: every event sets `plan` and a tag; one ends the trial
+        body = {"email": email, "plan": f"p{i}", "tag": f"t{i}"}
+        if i == removal:
+            body = {"email": email, "end_trial": True, "tag": f"t{i}"}
+        ids.append(stack.accepted_id(stack.post(body=body)))
+    events = stack.wait_for(ids, timeout=120)
+    assert events[ids[removal]].get("coalesced_into"), "the removal was not applied with another's write"
+    customer = stack.customer(email)
+    assert "trial_ends" not in customer["metadata"], customer["metadata"]
+    assert customer["metadata"]["plan"].startswith("p")
+    assert {f"t{i}" for i in range(60)} <= set(customer["tags"])
