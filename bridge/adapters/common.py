@@ -31,7 +31,8 @@ from bridge.errors import PayloadInvalid
 FILES_KEY = "_files"            # bridge.parsing lists uploaded files' field names here
 EPOCH_SECONDS = validate.Range(min=0, max=253402300799, error="must be a Unix time in seconds")
 _TYPE_UNSAFE = re.compile(r"[^A-Za-z0-9_.:*-]+")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_UUID = re.compile(r"[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}", re.I)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _TRUE, _FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0")
 
 
@@ -51,6 +52,11 @@ def slugify(text: str) -> str:
     if not folded.isascii():
         folded = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return re.sub(r"[\W_]+", "_", folded.lower()).strip("_")
+
+
+def snake(text: str) -> str:
+    """`"respondentEmail"` -> `"respondent_email"`: camelCase split, then `slugify`."""
+    return slugify(_CAMEL.sub("_", text))
 
 
 def field_key(*candidates: Any) -> str:
@@ -102,9 +108,18 @@ def boolean(value: Any) -> Any:
 
 
 def readable_ref(ref: Any) -> str | None:
-    """A form author's ref (`company_size`); None for an auto-generated UUID ref, which says nothing."""
+    """A form author's ref (`company_size`, `q1`); None for an id a tool generated, which says nothing.
+
+    Generated: UUID-shaped (`45678961-d3e4-…`, hex or not), or any part (between `-`, `_`, spaces) of 8+
+    characters that mixes letters and digits (ULIDs such as `01h531gwt0dn41h4c16pfp05ns`, field ids).
+    """
     ref_text = text(ref)
-    return None if ref_text is None or _UUID.fullmatch(ref_text) else ref_text
+    if ref_text is None or _UUID.fullmatch(ref_text):
+        return None
+    for part in re.split(r"[-_\s]+", ref_text):
+        if len(part) >= 8 and re.search(r"\d", part) and re.search(r"[A-Za-z]", part):
+            return None
+    return ref_text
 
 
 def iso_from_epoch(seconds: float) -> str:
@@ -149,7 +164,8 @@ def flat_answers(values: Mapping[str, Any]) -> list[Answer]:
 
 
 def form_data(answers: Iterable[Answer], *, options: Mapping[str, Any],
-              known: Mapping[str, Any] | None = None, hidden: Mapping[str, Any] | None = None,
+              known: Mapping[str, Any] | None = None, guessed: Mapping[str, Any] | None = None,
+              hidden: Mapping[str, Any] | None = None,
               variables: Mapping[str, Any] | None = None,
               form_id: Any = None, form_name: Any = None, submission_id: Any = None,
               submitted_at: Any = None) -> dict[str, Any]:
@@ -159,7 +175,7 @@ def form_data(answers: Iterable[Answer], *, options: Mapping[str, Any],
     field_map = options.get("field_map")
     mapped = ({role: field_values.get(slugify(str(name))) for role, name in field_map.items() if name}
               if isinstance(field_map, Mapping) else {})
-    data: dict[str, Any] = dict(person.detect(answer_list, known=known or {}, mapped=mapped))
+    data: dict[str, Any] = dict(person.detect(answer_list, known=known, mapped=mapped, guessed=guessed))
     data["fields"] = field_values
     data["hidden"] = {k: v for k, v in (hidden or {}).items() if not is_blank(v)}
     kept_variables = {k: v for k, v in (variables or {}).items() if not is_blank(v)}

@@ -1,59 +1,131 @@
 """`google_forms`: a Google Form submission posted by an Apps Script `onFormSubmit` trigger.
 
-Google sends nothing itself; the script decides the body. Two shapes are understood:
+Google sends nothing itself; the script decides the body. The shapes people copy from tutorials:
 - the bridge's own snippet (docs/sources.md): `{response_id, form_id, form_title, submitted_at,
-  respondent_email, answers: [{item_id, title, type, value}]}`; checkbox answers are lists, scale and
-  rating answers numbers;
+  respondent_email, answers: [{item_id, title, type, value}]}`; scale and rating answers become numbers;
+- the same written in camelCase, `{formId, formTitle, responseId, respondentEmail, timestamp,
+  responses: {title: answer}}`, with the answers as an object, or as a list of `{title|question|name,
+  value|response|answer}` (`itemResponses`, `answers`, `responses`, `items`, `fields`, `payload`);
+- a Typeform-like body `{event_id, form_response: {form_id, email, definition, answers: [{response,
+  field: {title}}]}}` and `{form: {id, title}, response: {id, timestamp, payload: [...]}}`;
 - any flat object of `{question title: answer}`, including a Sheets `e.namedValues` forwarded as is
   (each value a one-element list), as JSON or as form fields.
-Delivery id (snippet only): `google_forms:<form_id>:<response_id>:<submitted_at>`; an edited response
-is sent again with the same id and a new time, and is a new event.
+Keys the script defines are read in snake case (`respondentEmail` is `respondent_email`); answer keys
+are the question titles' slugs, camelCase split (`firstName` -> `first_name`). Delivery id, when the
+body names the form and the response: `google_forms:<form_id>:<response_id>[:<submitted_at>]`; an
+edited response is sent again with a new time and is a new event.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from marshmallow import fields
-
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent, require_mapping
-from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, field_key, flat_answers, form_data,
-                                   load, number)
+from bridge.adapters.common import FILES_KEY, Answer, delivery_id, field_key, form_data, number, snake, text
+from bridge.errors import PayloadInvalid
 from bridge.inbound import Headers
 
 NUMERIC = {"SCALE", "RATING"}
-
-
-class _Item(OpenSchema):
-    item_id = Id(load_default=None, allow_none=True)
-    title = fields.String(load_default=None, allow_none=True)
-    type = fields.String(load_default=None, allow_none=True)
-    value = fields.Raw(load_default=None, allow_none=True)
-
-
-class _Snippet(OpenSchema):
-    response_id = Id(load_default=None, allow_none=True)
-    form_id = Id(load_default=None, allow_none=True)
-    form_title = fields.String(load_default=None, allow_none=True)
-    submitted_at = fields.String(load_default=None, allow_none=True)
-    respondent_email = fields.String(load_default=None, allow_none=True)
-    answers = fields.List(fields.Nested(_Item), required=True)
+WRAPPERS = ("form_response", "response")                 # objects that hold the response's own keys
+ANSWER_LISTS = ("answers", "item_responses", "responses", "items", "fields", "questions", "payload",
+                "named_values", "values")
+STRICT_LISTS = ("answers", "item_responses")            # only ever answers: anything else is a mistake
+TITLE_KEYS = ("title", "question", "name", "label", "item_title", "item")
+VALUE_KEYS = ("value", "response", "answer", "answers", "values")
+ABOUT = {
+    "form_id": ("form_id",), "form_name": ("form_title", "form_name", "title"),
+    "submission_id": ("response_id", "event_id", "submission_id", "id"),
+    "submitted_at": ("submitted_at", "timestamp", "submission_time", "created_at"),
+    "email": ("respondent_email", "email"),
+}
 
 
 def adapt_google_forms(payload: Any, headers: Headers, options: Mapping[str, Any]) -> AdaptedEvent:
-    """The snippet's body, or a flat `{title: answer}` object -> `form.submitted`."""
-    body = require_mapping(payload)
-    if "answers" not in body:
-        return AdaptedEvent(type=FORM_SUBMITTED, data=form_data(flat_answers(body), options=options))
-    sub = load(_Snippet(), body)
-    answers = [Answer(key=field_key(a["title"], a["item_id"]), label=a["title"],
-                      value=number(a["value"]) if (a["type"] or "").upper() in NUMERIC else a["value"])
-               for a in sub["answers"]]
-    data = form_data(answers, options=options, known={"email": sub["respondent_email"]},
-                     form_id=sub["form_id"], form_name=sub["form_title"], submission_id=sub["response_id"],
-                     submitted_at=sub["submitted_at"])
-    return AdaptedEvent(type=FORM_SUBMITTED, data=data, delivery_id=delivery_id(
-        "google_forms", sub["form_id"], sub["response_id"], sub["submitted_at"]))
+    """Any of the shapes above -> `form.submitted`."""
+    raw = require_mapping(payload)
+    body = _snake_keys(raw)
+    about: dict[str, Any] = {}
+    _about_from(body, about)
+    if isinstance(body.get("form"), Mapping):          # {form: {id, title}, response: {...}}
+        form = _snake_keys(body["form"])
+        about.setdefault("form_id", text(form.get("id")))
+        about.setdefault("form_name", text(form.get("title")))
+    for wrapper in WRAPPERS:
+        if isinstance(body.get(wrapper), Mapping):
+            body = _snake_keys(body[wrapper])
+            _about_from(body, about)
+            break
+    for key in STRICT_LISTS:
+        if key in body and not _is_container(body[key]):
+            raise PayloadInvalid({key: ["must be a list of answers ({title, value}) or an object of "
+                                        "{question title: answer}"]})
+    container_key = next((k for k in ANSWER_LISTS if _is_container(body.get(k))), None)
+    if container_key is None:
+        answers = _flat(raw)
+        about = {}
+    else:
+        answers = _answers(body[container_key])
+    respondent = about.pop("email", None)
+    data = form_data(answers, options=options, known={"email": respondent},
+                     form_id=about.get("form_id"), form_name=about.get("form_name"),
+                     submission_id=about.get("submission_id"), submitted_at=about.get("submitted_at"))
+    parts = [about.get("form_id"), about.get("submission_id")]
+    if about.get("submitted_at"):
+        parts.append(about["submitted_at"])
+    return AdaptedEvent(type=FORM_SUBMITTED, data=data, delivery_id=delivery_id("google_forms", *parts))
+
+
+def _snake_keys(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {snake(k) if isinstance(k, str) else k: v for k, v in obj.items()}
+
+
+def _about_from(body: Mapping[str, Any], about: dict[str, Any]) -> None:
+    for role, keys in ABOUT.items():
+        if about.get(role):
+            continue
+        value = next((text(body[k]) for k in keys if k in body and text(body[k])), None)
+        if value:
+            about[role] = value
+
+
+def _is_container(value: Any) -> bool:
+    """An object of answers, or a list of answer objects (`e.values`, a list of strings, is not)."""
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, list) and all(isinstance(item, Mapping) for item in value)
+
+
+def _answers(container: Any) -> list[Answer]:
+    if isinstance(container, Mapping):
+        if container and all(isinstance(v, Mapping) for v in container.values()):  # {id: {title, value}}
+            return [_item(_snake_keys(v), str(k)) for k, v in container.items()]
+        return _flat(container)
+    return [_item(_snake_keys(item), str(index)) for index, item in enumerate(container)]
+
+
+def _item(item: Mapping[str, Any], fallback: str) -> Answer:
+    field = _snake_keys(item["field"]) if isinstance(item.get("field"), Mapping) else {}
+    title = next((text(src[k]) for src in (item, field) for k in TITLE_KEYS if text(src.get(k))), None)
+    item_id = text(item.get("item_id")) or text(item.get("id")) or text(field.get("id")) or fallback
+    value = next((item[k] for k in VALUE_KEYS if k in item), None)
+    kind = (text(item.get("type")) or text(field.get("type")) or "").upper()
+    if kind in NUMERIC:
+        value = number(value)
+    if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], list):
+        value = value[0] if kind not in {"CHECKBOX", "GRID", "CHECKBOX_GRID", "FILE_UPLOAD"} else value
+    return Answer(key=field_key(snake(title) if title else None, f"item_{item_id}"), value=value, label=title)
+
+
+def _flat(values: Mapping[str, Any]) -> list[Answer]:
+    """`{title: answer}`; a one-element list (Sheets' namedValues) is unwrapped."""
+    out = []
+    for label, value in values.items():
+        if label == FILES_KEY:
+            continue
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        out.append(Answer(key=field_key(snake(str(label))), value=value, label=str(label)))
+    return out
 
 
 ADAPTER = Adapter(name="google_forms", adapt=adapt_google_forms,

@@ -1,8 +1,10 @@
 """`netlify`: Netlify Forms' "new form submission" outgoing webhook (or a `submission-created` function body).
 
-`ordered_human_fields` (or `data`) gives the answers, keyed by the slug of each input's `name`.
-Netlify's own guesses at the top level (`email`, `name`, `first_name`, `last_name`) are used as the
-person; the metadata Netlify adds to `data` (`ip`, `user_agent`, `referrer`) goes to `hidden`.
+`ordered_human_fields` (or `data`) gives the answers, keyed by the slug of each input's `name`; the
+person comes from them (labels, then names). Netlify's own guesses at the top level (`email`, `name`,
+`first_name`, `last_name`: it splits whatever looked like a name on a space) fill only what the answers
+leave unknown, and its name parts only when no answer names the person. The metadata Netlify adds to
+`data` (`ip`, `user_agent`, `referrer`) goes to `hidden`.
 Delivery id: `netlify:<form_id>:<id>`.
 """
 
@@ -47,8 +49,8 @@ def adapt_netlify(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
                    for f in sub["ordered_human_fields"]]
     else:
         answers = flat_answers({k: v for k, v in raw.items() if k not in NOT_ANSWERS})
-    known = {key: sub.get(key) for key in ("email", "name", "first_name", "last_name")}
-    data = form_data(answers, options=options, known=known, hidden={k: raw.get(k) for k in METADATA},
+    guessed = {key: sub.get(key) for key in ("email", "name", "first_name", "last_name")}
+    data = form_data(answers, options=options, guessed=guessed, hidden={k: raw.get(k) for k in METADATA},
                      form_id=sub["form_id"], form_name=sub["form_name"], submission_id=sub["id"],
                      submitted_at=sub["created_at"])
     return AdaptedEvent(type=FORM_SUBMITTED, data=data,

@@ -10,7 +10,9 @@ For each of those roles the first usable value wins, in this order of evidence:
    else's ("Name of your company", "Nom de l'entreprise");
 5. answers whose label holds the word among other words ("Work email", "Billing first name"); never for
    the bare word *name* ("Company name", "User name" are not the person);
-6. for the email only: the first answer whose value is an email address.
+6. what the provider guessed from the answers (Netlify's top-level `email`, `name`, `first_name`…); its
+   name parts only when the answers name no one (a guess never splits a full name the form asked for);
+7. for the email only: the first answer whose value is an email address.
 
 A value is usable when it fits the role: an email must be one address (`x@y`), a phone needs 6+ digits.
 A bare name word ("Name", "Nom", "Nombre", "Nome") next to a first-name field only is the last name
@@ -36,7 +38,7 @@ WORDS_FILE = Path(__file__).with_name("person_words.json")
 # "Nom de famille" a last name although it holds "nom".
 _PRECEDENCE = ("full_name", "first_name", "last_name", "email", "phone", "name")
 _NAME_ROLES = frozenset({"full_name", "first_name", "last_name", "name"})
-_MAPPED, _KNOWN, _TYPED, _LABEL, _LOOSE, _VALUE = range(6)    # evidence tiers, best first
+_MAPPED, _KNOWN, _TYPED, _LABEL, _LOOSE, _GUESSED, _VALUE = range(7)    # evidence tiers, best first
 _EMAIL_VALUE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -121,13 +123,16 @@ def _tier(role: str, before: Sequence[str], after: Sequence[str], vocabulary: Vo
 
 
 def detect(answers: Sequence[AnswerLike], *, known: Mapping[str, Any] | None = None,
-           mapped: Mapping[str, Any] | None = None) -> dict[str, str]:
+           mapped: Mapping[str, Any] | None = None, guessed: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The person found in `answers`: {role: text} for the roles found (see the module docstring).
 
-    `mapped` holds the values the source's `field_map` points at; `known` what the provider states.
+    `mapped` holds the values the source's `field_map` points at; `known` what the provider states;
+    `guessed` what the provider guessed from the same answers (Netlify's top-level `name`,
+    `first_name`…): used after the answers' labels, and for the name only when the answers name no one.
     """
     known = known or {}
     mapped = mapped or {}
+    guessed = guessed or {}
     candidates: dict[str, list[list[Any]]] = {role: [[] for _ in range(_VALUE + 1)] for role in PERSON_KEYS}
     bare_names: list[Any] = []
     for role in PERSON_KEYS:
@@ -145,8 +150,12 @@ def detect(answers: Sequence[AnswerLike], *, known: Mapping[str, Any] | None = N
         if role == "name":
             bare_names.append(answer.value)
         candidates["name" if role == "full_name" else role][tier].append(answer.value)
+    for role in ("email", "phone"):
+        candidates[role][_GUESSED].append(guessed.get(role))
     person = {role: _first_usable(role, candidates[role]) for role in PERSON_KEYS}
     person = _pair_bare_name(person, candidates, bare_names)
+    if not any(person[role] for role in ("name", "first_name", "last_name")):
+        person.update({role: _usable(role, guessed.get(role)) for role in ("name", "first_name", "last_name")})
     if not person["name"]:
         person["name"] = _joined(person["first_name"], person["last_name"])
     return {role: value for role, value in person.items() if value}

@@ -1,9 +1,11 @@
 """`typeform`: the `form_response` webhook.
 
 Each answer is `{"type": T, T: value, "field": {"id", "ref"?}}`. Its key in `fields` is the field's ref
-when the form author set a readable one, else the slug of the question title (auto-generated UUID
-refs are unreadable in rules), else the ref or the field id. Choices become their labels (a
-multi-select a list, "other" text included); numbers and booleans keep their type.
+when the form author set a readable one, else the slug of the question title (generated refs, UUIDs
+or ULID-like ids such as `01h531gwt0dn41h4c16pfp05ns`, are unreadable in rules), else the ref or the
+field id. Choices become their labels (a multi-select a list, "other" text included); numbers and
+booleans keep their type. Typed answers (`email`, `phone_number`) are the person's; variables go to
+`variables`, with the legacy `calculated.score` as `score` when no variable is named so.
 Delivery id: `typeform:<form_id>:<token>` (the token is stable across retries).
 """
 
@@ -61,6 +63,7 @@ class _FormResponse(OpenSchema):
     submitted_at = fields.String(load_default=None, allow_none=True)
     hidden = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True)
     variables = fields.List(fields.Nested(_Variable), load_default=list, allow_none=True)
+    calculated = fields.Dict(load_default=None, allow_none=True)
     definition = fields.Nested(_Definition, load_default=dict, allow_none=True)
     answers = fields.List(fields.Nested(_Answer), load_default=list, allow_none=True)
 
@@ -81,6 +84,9 @@ def adapt_typeform(payload: Any, headers: Headers, options: Mapping[str, Any]) -
     questions = {q["id"]: q for q in definition.get("questions", [])}
     answers = [_answer(a, questions.get(a["field"]["id"], {})) for a in response["answers"] or []]
     variables = {v["key"]: v.get(v["type"] or "value") for v in response["variables"] or []}
+    calculated = response["calculated"] or {}
+    if "score" not in variables and isinstance(calculated.get("score"), (int, float)):
+        variables["score"] = calculated["score"]  # the legacy score, before variables existed
     data = form_data(answers, options=options, hidden=response["hidden"], variables=variables,
                      form_id=response["form_id"], form_name=definition.get("title"),
                      submission_id=response["token"], submitted_at=response["submitted_at"])

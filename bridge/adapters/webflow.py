@@ -2,7 +2,9 @@
 
 `payload.data` is keyed by the field names the site designer chose ("First Name", "Email 2"); each
 becomes `fields[slug(name)]`. `payload.schema`, when sent, types the fields: email and phone inputs
-are recognised from it, checkboxes become booleans and number inputs numbers.
+are the person's email and phone, checkboxes become booleans and number inputs numbers. Real
+deliveries often send `"schema": []`: then a value that is exactly `"true"` or `"false"` (what a
+Webflow checkbox sends) is a boolean, and the person comes from the field names.
 Delivery id: `webflow:<siteId>:<submission id>`.
 """
 
@@ -64,6 +66,8 @@ def _answer(name: str, value: Any, field_type: str) -> Answer:
     role = "email" if "email" in field_type else "phone" if "phone" in field_type else None
     if "checkbox" in field_type:
         value = boolean(value)
+    elif not field_type and isinstance(value, str) and value in ("true", "false"):
+        value = value == "true"  # a checkbox, as Webflow sends it when the schema is empty
     elif "number" in field_type:
         value = number(value)
     return Answer(key=field_key(name), value=value, label=name, role=role)
