@@ -2,6 +2,10 @@
 
 Two shapes are accepted: an envelope `{"type": "...", "data": {...}}`, or a flat object that becomes
 `data` itself with type `form.submitted`. The delivery id comes from `idempotency_key` or `id`.
+The sender's keys are kept as sent (rules are written against them); the person found in the data
+(bridge.adapters.person: labels such as "Correo electrónico", "Prénom", answer objects typed email)
+is added as `email`, `name`, `first_name`, `last_name`, `phone`, each only when the sender did not
+send that key itself.
 
 Zapier quirks handled here: `a__b` keys (Zapier's "Unflatten" convention, which its Form payload type
 leaves flat) become nested objects, and "Wrap Request In Array" (a one-element list) is unwrapped.
@@ -13,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent, require_mapping
+from bridge.adapters import person
 from bridge.adapters.common import FILES_KEY, text
 from bridge.errors import PayloadInvalid
 from bridge.inbound import Headers
@@ -35,7 +40,14 @@ def adapt_json(payload: Any, headers: Headers, options: Mapping[str, Any]) -> Ad
         data = {k: v for k, v in body.items() if k not in ("idempotency_key", FILES_KEY)}
         event_type = FORM_SUBMITTED
     delivery = text(body.get("idempotency_key")) or text(body.get("id"))
-    return AdaptedEvent(type=event_type, data=data, delivery_id=delivery)
+    return AdaptedEvent(type=event_type, data=with_person(data), delivery_id=delivery)
+
+
+def with_person(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` as sent, plus the person's `email`, `name`, `first_name`, `last_name`, `phone` found in it
+    (bridge.adapters.person) under those names when the sender did not use them itself."""
+    found = person.detect(person.answers_in(data))
+    return {**data, **{role: value for role, value in found.items() if role not in data}}
 
 
 def unflatten(body: Mapping[str, Any]) -> dict[str, Any]:

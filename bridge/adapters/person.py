@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence
@@ -159,6 +160,56 @@ def detect(answers: Sequence[AnswerLike], *, known: Mapping[str, Any] | None = N
     if not person["name"]:
         person["name"] = _joined(person["first_name"], person["last_name"])
     return {role: value for role, value in person.items() if value}
+
+
+@dataclass(frozen=True)
+class Found:
+    """An answer found in a sender's own JSON (see `answers_in`)."""
+
+    key: str
+    value: Any
+    label: str | None
+    role: str | None = None
+
+
+LABEL_KEYS = ("label", "title", "question", "name", "text")
+VALUE_KEYS = ("value", "answer", "response")
+MAX_DEPTH = 3
+
+
+def answers_in(body: Mapping[str, Any]) -> list[Found]:
+    """The answers of a sender's own JSON, breadth first (the top level before what is nested in it):
+    `{key: scalar}` pairs at any depth up to `MAX_DEPTH`, and answer objects such as
+    `{"title": "E-mail", "type": "email", "value": "…"}` (in a list or keyed by an id), typed by their
+    `type` when it says email or phone. Each node is visited once: linear in the body's size."""
+    found: list[Found] = []
+    pending: deque[tuple[Mapping[str, Any] | list[Any], int]] = deque([(body, 0)])
+    while pending:
+        node, depth = pending.popleft()
+        items = node.items() if isinstance(node, Mapping) else enumerate(node)
+        for key, value in items:
+            if isinstance(value, Mapping):
+                answer = _answer_object(str(key), value)
+                if answer is not None:
+                    found.append(answer)
+                elif depth < MAX_DEPTH:
+                    pending.append((value, depth + 1))
+            elif isinstance(value, list):
+                if depth < MAX_DEPTH:
+                    pending.append((value, depth + 1))
+            elif isinstance(key, str):
+                found.append(Found(key=key, value=value, label=key))
+    return found
+
+
+def _answer_object(key: str, obj: Mapping[str, Any]) -> Found | None:
+    value_key = next((k for k in VALUE_KEYS if k in obj), None)
+    label = next((obj[k] for k in LABEL_KEYS if isinstance(obj.get(k), str) and obj[k].strip()), None)
+    if value_key is None or label is None:
+        return None
+    kind = str(obj.get("type") or "").lower()
+    role = "email" if "email" in kind else "phone" if "phone" in kind or kind == "tel" else None
+    return Found(key=key, value=obj[value_key], label=label, role=role)
 
 
 def _pair_bare_name(person: dict[str, str | None], candidates: Mapping[str, list[list[Any]]],
