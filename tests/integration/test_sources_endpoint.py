@@ -82,7 +82,8 @@ EXPECTED: dict[str, tuple[int, str, str | None, dict[str, Any]]] = {
                 {"email": "hello@gmail.com", "fields": {"email_2": "hello@gmail.com"},
                  "form_name": "Email Form", "submission_id": "66a947f35b9d7ba400e22733"}),
     "netlify": (202, "queued", "form.submitted",
-                {"email": "kevin@example.com", "name": "Kevin", "first_name": "Kevin",
+                # the form asked for a name: Netlify's first_name guess does not split it (issue 13)
+                {"email": "kevin@example.com", "name": "Kevin", "first_name": None,
                  "fields": {"name": "Kevin", "email": "kevin@example.com", "message": "Hello"},
                  "form_name": "contact", "submission_id": "614d2b91e3695a1fb8eb52c5"}),
     "calendly": (202, "queued", "invitee.created",
