@@ -40,6 +40,18 @@ class LazyGroup(click.Group):
         cmd: click.Command = getattr(importlib.import_module(module), attr)
         return cmd
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a Redis or broker that does not answer is a message, never a traceback."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not isinstance(exc, _connection_errors()):
+                raise
+            from bridge.cli.common import REDIS_META, connection_error_message
+
+            # meta is shared by every context of the invocation: the subcommand recorded its Redis URL
+            raise click.ClickException(connection_error_message(exc, ctx.meta.get(REDIS_META))) from None
+
     def format_commands(self, ctx: click.Context, formatter: Any) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(n, HELP.get(n, "")) for n in self.list_commands(ctx)])
@@ -49,3 +61,12 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="cstar-bridge")
 def main() -> None:
     """cstar-bridge: form and automation webhooks -> cstar.help customers, driven by YAML rules."""
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """Redis, kombu (the broker) and socket errors that mean "nothing answers there"."""
+    import redis
+    from kombu.exceptions import OperationalError
+
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError,
+            ConnectionError, TimeoutError)

@@ -14,7 +14,7 @@ from bridge.events_query import STATUSES
 def _store(config_path: str | None) -> Any:
     from workers.runtime import make_store, redis_client
 
-    cfg = load_or_exit(config_path)
+    cfg = load_or_exit(config_path, beside_dev=True)
     return cfg, make_store(cfg, redis_client(cfg.redis_url))
 
 
@@ -68,6 +68,9 @@ def replay_cmd(config_path: str | None, event_ids: tuple[str, ...], all_dead: bo
     cfg, store = _store(config_path)
     ids = list(event_ids) + (dead_event_ids(store) if all_dead else [])
     if not ids:
+        if all_dead:
+            click.echo("no dead letters to replay")
+            return
         raise click.UsageError("name event ids or pass --all-dead")
     celery = create_celery(cfg)
     results = replay(store, lambda eid: celery.send_task(PROCESS_EVENT, args=[eid], task_id=eid), ids)
