@@ -15,9 +15,11 @@ half-closed one). This reads `wsgi.input` itself and checks the count.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sys
 import time
-from typing import Any, Mapping
+from typing import Any, ContextManager, Mapping
 
 from bridge.errors import BodyIncomplete, BodyTimeout, PayloadTooLarge
 
@@ -40,21 +42,21 @@ def read_body(environ: Mapping[str, Any], limit: int, timeout: float) -> bytes:
     parts: list[bytes] = []
     got = 0
     try:
-        while got < want:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise socket.timeout()
-            _settimeout(sock, left if previous is None else min(left, previous))
-            piece = stream.read(min(_CHUNK, want - got))
-            if not piece:
-                break
-            parts.append(piece)
-            got += len(piece)
+        with _deadline(timeout):
+            while got < want:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise socket.timeout()
+                _settimeout(sock, left if previous is None else min(left, previous))
+                piece = stream.read(min(_CHUNK, want - got))
+                if not piece:
+                    break
+                parts.append(piece)
+                got += len(piece)
     except socket.timeout:
+        got = sum(map(len, parts))
         raise BodyTimeout(f"the body did not arrive within {timeout:g} s ({got} bytes received); "
                           "send it at once") from None
-    except PayloadTooLarge:
-        raise
     except Exception as exc:  # gunicorn's NoMoreData / InvalidChunkSize / ChunkMissingTerminator, resets
         raise BodyIncomplete(f"the body could not be read in full after {got} bytes "
                              f"({'chunked framing broken or cut' if chunked else type(exc).__name__}); "
@@ -67,6 +69,18 @@ def read_body(environ: Mapping[str, Any], limit: int, timeout: float) -> bytes:
         raise BodyIncomplete(f"the body ended after {got} of the {declared} bytes its Content-Length "
                              "announced; nothing was accepted")
     return b"".join(parts)
+
+
+def _deadline(seconds: float) -> ContextManager[Any]:
+    """Under gevent (gunicorn's gevent worker patched the socket module), a deadline for the whole read:
+    a client sending a byte now and then never lets a single recv time out. Under thread workers the
+    socket timeout set per read bounds the silence between bytes instead."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        from gevent import Timeout
+
+        return Timeout(seconds, socket.timeout)
+    return contextlib.nullcontext()
 
 
 def _too_large(limit: int) -> str:

@@ -110,12 +110,12 @@ def raw_request(host: str, port: int, head: bytes, body_parts: list[bytes] = (),
             if not piece:
                 break
             data += piece
-            if _complete(data):
+            if complete(data):
                 break
     return parse_response(data)
 
 
-def _complete(data: bytes) -> bool:
+def complete(data: bytes) -> bool:
     head, sep, body = data.partition(b"\r\n\r\n")
     if not sep:
         return False
