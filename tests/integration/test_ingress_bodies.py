@@ -129,3 +129,39 @@ def test_every_error_response_is_counted_413_included(server):
     assert grew(("404", "unknown_source")) == 1
     assert grew(("401", "signature_invalid")) == 1
     assert grew(("404", "not_found")) == 1
+
+
+# --- the field cap (max_fields, 1000 by default): bounded work per request ----------------------
+
+def _multipart(n: int) -> tuple[bytes, str]:
+    parts = [b'--zz\r\nContent-Disposition: form-data; name="email"\r\n\r\nm@example.com\r\n']
+    parts += [b'--zz\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i for i in range(n - 1)]
+    return b"".join(parts) + b"--zz--\r\n", "multipart/form-data; boundary=zz"
+
+
+def _post(server, source: str, body: bytes, content_type: str) -> httpx.Response:
+    return httpx.post(f"{server.url}/hooks/{source}", content=body, timeout=60,
+                      headers={**AUTH, "Content-Type": content_type})
+
+
+@pytest.mark.parametrize("kind", ["urlencoded", "multipart", "json"])
+def test_a_body_with_more_fields_than_max_fields_is_413_and_at_the_cap_is_accepted(server, stack, kind):
+    cap = stack.config.max_fields
+
+    def body(n: int) -> tuple[str, bytes, str]:
+        tag = uuid.uuid4().hex[:8]
+        if kind == "urlencoded":
+            return "forms", urlencode([("email", f"u{tag}@example.com")] + [(f"f{i}", "v") for i in range(n - 1)]
+                                      ).encode(), FORM
+        if kind == "multipart":
+            raw, ct = _multipart(n)
+            return "forms", raw.replace(b"m@example.com", f"m{tag}@example.com".encode()), ct
+        return "demo", json.dumps({"email": f"j{tag}@example.com", **{f"f{i}": 1 for i in range(n - 1)}}).encode(), \
+            "application/json"
+
+    over = _post(server, *body(cap + 1))
+    assert over.status_code == 413, over.text
+    err = over.json()["error"]
+    assert err["code"] == "too_many_fields" and "max_fields" in err["message"]
+    at_cap = _post(server, *body(cap))
+    assert at_cap.status_code == 202, at_cap.text

@@ -57,3 +57,20 @@ def test_deeply_nested_json_is_400_not_500():
 def test_unknown_charset_is_400_not_500():
     with pytest.raises(BodyUnreadable, match="unknown charset"):
         parse_body("application/json", b"{}", charset="nope")
+
+
+# --- max_fields: counted before parsing for forms, in one linear walk for JSON -------------------
+
+@pytest.mark.parametrize("mimetype,raw,header", [
+    ("application/x-www-form-urlencoded", b"&".join(b"f%d=v" % i for i in range(11)), ""),
+    ("multipart/form-data", b"".join(b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i
+                                     for i in range(11)) + b"--b--\r\n", "multipart/form-data; boundary=b"),
+    ("application/json", b'{"a": [1, 2, 3, 4, 5], "b": {"c": 1, "d": 2, "e": 3}, "f": 1}', ""),
+])
+def test_more_fields_than_max_fields_is_too_many_fields(mimetype, raw, header):
+    from bridge.errors import TooManyFields
+
+    with pytest.raises(TooManyFields) as info:
+        parse_body(mimetype, raw, content_type_header=header, max_fields=10)
+    assert info.value.status == 413 and "max_fields" in info.value.message
+    assert parse_body(mimetype, raw, content_type_header=header, max_fields=11).payload
