@@ -1,4 +1,4 @@
-"""`python bench/hostile_cpu.py [--repeat 15] [--max-body-bytes 1048576] [--max-fields 1000]`
+"""`python bench/hostile_cpu.py [--repeat 15] [--max-body-bytes 1048576] [--max-fields 1000] [--max-json-fields 5000]`
 
 CPU amplification: what the worst request a stranger can send under the size limit costs the ingress,
 as a multiple of a typical delivery, measured in one run. Each request goes through the whole ingress
@@ -12,7 +12,8 @@ Hostile bodies, each just under max_body_bytes (1 MiB by default):
     form-emailish       urlencoded, max_fields fields all named like email/phone/name, values
                         that look like addresses (the keys and values person detection looks at)
     multipart-max       multipart, max_fields parts, padded
-    json-max-keys       JSON object, max_fields keys named like person fields, padded
+    json-max-keys       JSON object, max_json_fields keys named like person fields, padded
+    json-nested-events  JSON, a list of small objects up to max_json_fields keys and items
     json-one-value      JSON, one 1 MiB text value under `message`
     form-over-cap       urlencoded, 100k fields under 1 MiB: refused (413) before parsing
     json-over-cap       JSON, 100k array items under 1 MiB: refused (413) after parsing
@@ -80,7 +81,8 @@ def multipart_max(tag: str, *, limit: int, cap: int) -> tuple[str, bytes, str]:
     return "web", b"".join(parts) + b"--zz--\r\n", "multipart/form-data; boundary=zz"
 
 
-def json_max_keys(tag: str, *, limit: int, cap: int) -> tuple[str, bytes, str]:
+def json_max_keys(tag: str, *, limit: int, cap: int, json_cap: int) -> tuple[str, bytes, str]:
+    cap = json_cap
     width = _pad(cap, limit, cap * 50)
     body = {"email": f"h-{tag}@example.com"}
     body.update({f"email_address_{i}": f"{'b' * width}@x.example.com" for i in range(cap - 1)})
@@ -97,6 +99,13 @@ def form_over_cap(tag: str, *, limit: int, cap: int) -> tuple[str, bytes, str]:
     return "web", ("email=h-%s%%40example.com&" % tag + "&".join(f"f{i}=" for i in range(n))).encode()[:limit], FORM
 
 
+def json_nested_events(tag: str, *, limit: int, cap: int, json_cap: int) -> tuple[str, bytes, str]:
+    n = (json_cap - 10) // 5  # a HubSpot-style batch: small objects of four keys each, in a list
+    events = [{"objectId": i, "propertyName": "email", "propertyValue": f"p{i}@x.example.com",
+               "subscriptionType": "contact.propertyChange"} for i in range(n)]
+    return "zap", json.dumps({"email": f"h-{tag}@example.com", "events": events}).encode(), JSON
+
+
 def json_over_cap(tag: str, *, limit: int, cap: int) -> tuple[str, bytes, str]:
     n = min(100_000, (limit - 100) // 3)
     return "zap", json.dumps({"email": f"h-{tag}@example.com", "list": [1] * n}, separators=(",", ":")
@@ -110,6 +119,7 @@ CASES: list[tuple[str, Callable[..., tuple[str, bytes, str]], tuple[int, ...]]] 
     ("form-emailish", form_emailish, (202, 422)),  # 422: the detected address is over 320 characters
     ("multipart-max", multipart_max, (202,)),
     ("json-max-keys", json_max_keys, (202,)),
+    ("json-nested-events", json_nested_events, (202,)),
     ("json-one-value", json_one_value, (202,)),
     ("form-over-cap", form_over_cap, (413,)),
     ("json-over-cap", json_over_cap, (413,)),
@@ -121,12 +131,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
     ap.add_argument("--max-fields", type=int, default=1000)
+    ap.add_argument("--max-json-fields", type=int, default=5000)
     args = ap.parse_args()
     m = machine()
 
     redis_server = start_redis(aof=False)
     cfg = {"redis_url": redis_server.url, "key_prefix": "hostile:", "queue": "hostile",
            "max_body_bytes": args.max_body_bytes, "max_fields": args.max_fields,
+           "max_json_fields": args.max_json_fields,
            "cstar": {"api_url": "http://127.0.0.1:9", "team_id": TEAM, "api_key": API_KEY},
            "sources": {"zap": {"adapter": "json", "verify": {"scheme": "token", "secret": TOKEN}},
                        "web": {"adapter": "form", "verify": {"scheme": "token", "secret": TOKEN}}},
@@ -144,8 +156,9 @@ def main() -> None:
             samples = []
             size = 0
             for i in range(args.repeat + 2):  # two warm-ups
+                kw = {"json_cap": args.max_json_fields} if "json_cap" in build.__code__.co_varnames else {}
                 source, body, ctype = build(uuid.uuid4().hex[:10], limit=args.max_body_bytes,
-                                            cap=args.max_fields)
+                                            cap=args.max_fields, **kw)
                 assert len(body) <= args.max_body_bytes, (name, len(body))
                 size = len(body)
                 t0 = time.process_time()
@@ -163,6 +176,7 @@ def main() -> None:
             rows.append({"request": name, **r})
         print(machine_line(m))
         print_table(f"CPU per request, max_body_bytes {args.max_body_bytes:,}, max_fields {args.max_fields}, "
+                    f"max_json_fields {args.max_json_fields}, "
                     f"median of {args.repeat}",
                     [("request", "request", ""), ("bytes", "bytes", ","), ("status", "status", "d"),
                      ("CPU ms (median)", "cpu_ms", ".2f"), ("max", "cpu_ms_max", ".2f"),

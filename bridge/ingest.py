@@ -60,7 +60,7 @@ def _receive(source: str) -> Any:
         raise
     parsed = parse_body(inbound.content_type, raw, content_type_header=request.content_type or "",
                         charset=request.mimetype_params.get("charset", "utf-8"),
-                        max_fields=state.config.max_fields)
+                        max_fields=state.config.max_fields, max_json_fields=state.config.max_json_fields)
     if parsed.kind not in src.adapter.accepts:
         raise UnsupportedMediaType(f"the {src.adapter.name} adapter of source {source!r} takes "
                                    f"{' or '.join(_KINDS[k] for k in src.adapter.accepts)}, not {inbound.content_type}")

@@ -3,8 +3,9 @@
 Form bodies become a dict: a key seen once maps to a str, a repeated key to a list of str. Uploaded
 files are not kept; their field names are listed under "_files".
 
-`max_fields` bounds the work a body can cause (413 too_many_fields past it): urlencoded pairs and
-multipart parts are counted before they are parsed, JSON object keys and array items after.
+`max_fields` and `max_json_fields` bound the work a body can cause (413 too_many_fields past them):
+urlencoded pairs and multipart parts are counted before they are parsed, JSON object keys and array
+items after (one linear walk; json.loads itself is linear in the bytes).
 """
 
 from __future__ import annotations
@@ -36,16 +37,16 @@ def is_json_type(mimetype: str) -> bool:
 
 
 def parse_body(mimetype: str, raw: bytes, *, content_type_header: str = "", charset: str = "utf-8",
-               max_fields: int | None = None) -> ParsedBody:
+               max_fields: int | None = None, max_json_fields: int | None = None) -> ParsedBody:
     """The parsed payload; 415 for other types, 400 with the parser's reason for broken bodies."""
     parsed = _parse(mimetype, raw, content_type_header, charset, max_fields)
-    if parsed.kind == "json" and max_fields is not None:
-        check_json_fields(parsed.payload, max_fields)
+    if parsed.kind == "json" and max_json_fields is not None:
+        check_json_fields(parsed.payload, max_json_fields)
     return parsed
 
 
-def _too_many(limit: int, what: str) -> TooManyFields:
-    return TooManyFields(f"the body has more than {limit} {what} (max_fields); send fewer fields")
+def _too_many(limit: int, what: str, key: str = "max_fields") -> TooManyFields:
+    return TooManyFields(f"the body has more than {limit} {what} ({key}); send fewer fields")
 
 
 def check_json_fields(value: Any, limit: int) -> None:
@@ -63,7 +64,7 @@ def check_json_fields(value: Any, limit: int) -> None:
         else:
             continue
         if count > limit:
-            raise _too_many(limit, "JSON keys and array items")
+            raise _too_many(limit, "JSON keys and array items", "max_json_fields")
 
 
 def _parse(mimetype: str, raw: bytes, content_type_header: str, charset: str, max_fields: int | None

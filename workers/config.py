@@ -120,9 +120,11 @@ class Config:
     admin_token: Secret = field(default_factory=lambda: Secret(""))
     max_body_bytes: int = 1024 * 1024
     # Ingress limits for hostile clients (bridge.body, bridge.parsing): the most fields a form body
-    # (urlencoded pairs, multipart parts) or JSON body (object keys and array items) may hold — past
-    # it 413 too_many_fields — and the seconds a body may take to arrive (408 past them).
+    # (urlencoded pairs, multipart parts) and a JSON body (object keys and array items in all; a
+    # HubSpot batch of 100 events holds ~1,200) may hold — past them 413 too_many_fields — and the
+    # seconds a body may take to arrive (408 past them).
     max_fields: int = 1000
+    max_json_fields: int = 5000
     body_timeout: float = 30.0
     # When set, GET /metrics needs `Authorization: Bearer <metrics_token>` (it names sources).
     metrics_token: Secret = field(default_factory=lambda: Secret(""))
@@ -237,6 +239,7 @@ class _ConfigSchema(Schema):
     admin_token = fields.String()
     max_body_bytes = fields.Integer(validate=validate.Range(min=1024))
     max_fields = fields.Integer(validate=validate.Range(min=10))
+    max_json_fields = fields.Integer(validate=validate.Range(min=10))
     body_timeout = fields.Float(validate=validate.Range(min=1))
     metrics_token = fields.String()
     signature_tolerance = fields.Integer(validate=validate.Range(min=1))

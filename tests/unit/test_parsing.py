@@ -71,6 +71,6 @@ def test_more_fields_than_max_fields_is_too_many_fields(mimetype, raw, header):
     from bridge.errors import TooManyFields
 
     with pytest.raises(TooManyFields) as info:
-        parse_body(mimetype, raw, content_type_header=header, max_fields=10)
-    assert info.value.status == 413 and "max_fields" in info.value.message
-    assert parse_body(mimetype, raw, content_type_header=header, max_fields=11).payload
+        parse_body(mimetype, raw, content_type_header=header, max_fields=10, max_json_fields=10)
+    assert info.value.status == 413 and "max_" in info.value.message
+    assert parse_body(mimetype, raw, content_type_header=header, max_fields=11, max_json_fields=11).payload
