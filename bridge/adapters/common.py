@@ -17,7 +17,6 @@ values).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
@@ -48,9 +47,7 @@ class Answer:
 
 def slugify(text: str) -> str:
     """`"Company size?"` -> `"company_size"`: lower case, accents folded, runs of other characters -> `_`."""
-    folded = text
-    if not folded.isascii():
-        folded = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    folded = person.fold(text)
     return re.sub(r"[\W_]+", "_", folded.lower()).strip("_")
 
 

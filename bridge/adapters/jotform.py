@@ -2,7 +2,8 @@
 
 Answers are the `q<id>_<slug>` keys of `rawRequest` (or of the form itself when it has none). Jotform's
 slugs are truncated labels (`q33_typeOf` for "Type of Tutoring"), so the key in `fields` is the slug of
-the question's label, read from the `pretty` field ("Type of Tutoring:Online, ...") -> `type_of_tutoring`;
+the question's label, read from the `pretty` field ("Type of Tutoring:Online, ...", read with the
+answers in hand since labels and answers may hold ":" and ", ") -> `type_of_tutoring`;
 when `pretty` has no label for it, the slug in snake case (`q3_studentsName` -> `students_name`, and
 Jotform's de-duplicating suffix `q79_phoneNumber79` -> `phone_number`). The name widget gives first/last name,
 the phone widget (`{"full"}` or the older `{"area", "phone"}`) the phone, a date widget `YYYY-MM-DD`;
@@ -31,7 +32,8 @@ from bridge.inbound import Headers
 QUESTION = re.compile(r"q(\d+)_(.+)")
 NAME_PARTS = ("prefix", "first", "middle", "last", "suffix")
 WIDGET_METADATA = ("colIds", "rowIds")
-TYPED_ROLES = {"control_email": "email", "control_fullname": "name", "control_phone": "phone"}  # an input table's layout, sent even when nothing was entered
+TYPED_ROLES = {"control_email": "email", "control_mail": "email", "control_fullname": "name",
+               "control_name": "name", "control_phone": "phone"}  # an input table's layout, sent even when nothing was entered
 
 
 class _Submission(OpenSchema):
@@ -66,7 +68,9 @@ def adapt_jotform(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
     for name in uploads if isinstance(uploads, Mapping) else {}:
         match = QUESTION.fullmatch(name)
         if match and isinstance(raw.get(match.group(2)), list):
-            label, key = labels.key(match.group(2), match.group(1), raw[match.group(2)])
+            files = uploads[name] if isinstance(uploads[name], list) else []
+            printed = " ".join(str(f).split("#")[0] for f in files)  # pretty prints the file names
+            label, key = labels.key(match.group(2), match.group(1), raw[match.group(2)], printed=printed)
             answers.append(Answer(key=key, value=raw[match.group(2)], label=label))
     data = form_data(answers, options=options, known=known, hidden={"ip": body["ip"]}, form_id=body["formID"],
                      form_name=body["formTitle"], submission_id=body["submissionID"])
@@ -98,7 +102,7 @@ def _adapt_api(body: Mapping[str, Any], options: Mapping[str, Any]) -> AdaptedEv
         answer = _answer((label, key), value)
         if kind in TYPED_ROLES:
             answer = Answer(key=answer.key, value=answer.value, label=label, role=TYPED_ROLES[kind])
-        if kind == "control_fullname" and isinstance(value, Mapping) and "name" not in known:
+        if kind in ("control_fullname", "control_name") and isinstance(value, Mapping) and "name" not in known:
             known.update(first_name=value.get("first"), last_name=value.get("last"))
         answers.append(answer)
     data = form_data(answers, options=options, known=known, hidden={"ip": sub["ip"]}, form_id=sub["form_id"],
@@ -136,37 +140,65 @@ def _slug(slug: str, question_id: str) -> str:
 class _Labels:
     """The question labels of `pretty` ("Student's Name:Niloth P, Type of Tutoring:Online, ..."), in order.
 
-    Jotform's keys are truncated slugs of the labels (`studentsName`, `typeOf`); an answered question
-    takes the next unused label whose letters begin with its slug's. A few labels are looked at per
-    question, so the work stays linear however long `pretty` is.
+    Labels and answers may hold ":" and ", " themselves, so `pretty` is read with the answers in hand:
+    an answered question's label is the text from the current position up to ":" + its answer as
+    Jotform prints it. When the answer is printed otherwise (uploads, widgets), the label is the text
+    up to the next ":" if its letters begin with the question's slug (Jotform's keys are truncated
+    labels: `studentsName`, `typeOf`). Each search looks a bounded way ahead: linear in `pretty`.
     """
 
-    WINDOW = 8
+    LOOKAHEAD = 1000
 
     def __init__(self, pretty: str) -> None:
-        self.labels: list[tuple[str, str]] = []
-        for segment in re.split(r", (?=[^,:]+:)", pretty):
-            label, sep, _ = segment.partition(":")
-            if sep and label.strip():
-                self.labels.append((label.strip(), _letters(label)))
-        self.used = [False] * len(self.labels)
-        self.next = 0
+        self.pretty = pretty
+        self.cursor = 0
 
-    def key(self, slug: str, question_id: str, value: Any) -> tuple[str | None, str]:
+    def key(self, slug: str, question_id: str, value: Any, printed: str | None = None) -> tuple[str | None, str]:
         """(the question's label or None, its key in `fields`)."""
         slug = _slug(slug, question_id)
         fallback = field_key(snake(slug), f"q{question_id}")
-        wanted = _letters(slug)
-        if is_blank(value) or not wanted:
+        if is_blank(value) or self.cursor >= len(self.pretty):
             return None, fallback
-        for index in range(self.next, min(self.next + self.WINDOW, len(self.labels))):
-            label, letters = self.labels[index]
-            if not self.used[index] and letters.startswith(wanted):
-                self.used[index] = True
-                while self.next < len(self.used) and self.used[self.next]:
-                    self.next += 1
-                return label, field_key(label, fallback)
-        return None, fallback
+        label = self._by_answer(printed or _printed(value)) or self._by_slug(_letters(slug))
+        return (label, field_key(label, fallback)) if label else (None, fallback)
+
+    def _by_answer(self, printed: str | None) -> str | None:
+        if not printed:
+            return None
+        window_end = self.cursor + len(printed) + self.LOOKAHEAD
+        at = self.pretty.find(":" + printed, self.cursor, window_end)
+        while at != -1:
+            end = at + 1 + len(printed)
+            if end == len(self.pretty) or self.pretty.startswith(", ", end):
+                label = self.pretty[self.cursor:at].strip()
+                self.cursor = end + 2
+                return label or None
+            at = self.pretty.find(":" + printed, at + 1, window_end)
+        return None
+
+    def _by_slug(self, wanted: str) -> str | None:
+        colon = self.pretty.find(":", self.cursor, self.cursor + self.LOOKAHEAD)
+        if not wanted or colon == -1:
+            return None
+        label = self.pretty[self.cursor:colon].strip()
+        if not _letters(label).startswith(wanted):
+            return None
+        after = self.pretty.find(", ", colon, colon + self.LOOKAHEAD)
+        self.cursor = len(self.pretty) if after == -1 else after + 2
+        return label
+
+
+def _printed(value: Any) -> str | None:
+    """The answer as `pretty` prints it, for text, lists of text and the name and phone widgets."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return " ".join(value) or None
+    if isinstance(value, Mapping):
+        if set(value) <= set(NAME_PARTS):
+            return join_text(*(value.get(p) for p in NAME_PARTS))
+        return text(value.get("full"))
+    return None
 
 
 def _letters(label: str) -> str:

@@ -77,10 +77,21 @@ class Vocabulary:
 
 def words(label: str) -> tuple[str, ...]:
     """`"What's your E-mail 2?"` -> `("what", "s", "your", "e", "mail", "2")`; `"firstName"` -> first, name."""
-    folded = _CAMEL.sub(" ", label)
-    if not folded.isascii():
-        folded = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
+    folded = fold(_CAMEL.sub(" ", label))
     return tuple(_TRAILING_DIGITS.sub("", w) for w in _NON_WORD.split(folded.lower()) if w)
+
+
+def fold(text: str) -> str:
+    """Accents off Latin letters (`Prénom` -> `Prenom`, `Förnamn` -> `Fornamn`); other scripts as written
+    (`이름`, `メールアドレス` keep their marks)."""
+    if text.isascii():
+        return text
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(ch) and out and out[-1].isascii():
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 VOCABULARY = Vocabulary.load()
@@ -179,26 +190,28 @@ MAX_DEPTH = 3
 
 def answers_in(body: Mapping[str, Any]) -> list[Found]:
     """The answers of a sender's own JSON, breadth first (the top level before what is nested in it):
-    `{key: scalar}` pairs at any depth up to `MAX_DEPTH`, and answer objects such as
+    `{key: scalar}` pairs up to `MAX_DEPTH` deep, labelled with their parent's key too ("form name",
+    "contact email": a form's name is not the person's), and answer objects such as
     `{"title": "E-mail", "type": "email", "value": "…"}` (in a list or keyed by an id), typed by their
     `type` when it says email or phone. Each node is visited once: linear in the body's size."""
     found: list[Found] = []
-    pending: deque[tuple[Mapping[str, Any] | list[Any], int]] = deque([(body, 0)])
+    pending: deque[tuple[Mapping[str, Any] | list[Any], str, int]] = deque([(body, "", 0)])
     while pending:
-        node, depth = pending.popleft()
-        items = node.items() if isinstance(node, Mapping) else enumerate(node)
+        node, parent, depth = pending.popleft()
+        items = node.items() if isinstance(node, Mapping) else ((parent, v) for v in node)
         for key, value in items:
+            key = str(key)
             if isinstance(value, Mapping):
-                answer = _answer_object(str(key), value)
+                answer = _answer_object(key, value)
                 if answer is not None:
                     found.append(answer)
                 elif depth < MAX_DEPTH:
-                    pending.append((value, depth + 1))
+                    pending.append((value, key, depth + 1))
             elif isinstance(value, list):
                 if depth < MAX_DEPTH:
-                    pending.append((value, depth + 1))
-            elif isinstance(key, str):
-                found.append(Found(key=key, value=value, label=key))
+                    pending.append((value, key, depth + 1))
+            elif isinstance(node, Mapping):
+                found.append(Found(key=key, value=value, label=f"{parent} {key}" if parent else key))
     return found
 
 

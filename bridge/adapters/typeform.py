@@ -3,7 +3,7 @@
 Each answer is `{"type": T, T: value, "field": {"id", "ref"?}}`. Its key in `fields` is the field's ref
 when the form author set a readable one, else the slug of the question title (generated refs, UUIDs
 or ULID-like ids such as `01h531gwt0dn41h4c16pfp05ns`, are unreadable in rules), else the ref or the
-field id. Choices become their labels (a multi-select a list, "other" text included); numbers and
+field id; recalled answers in a title (`{{field:…}}`, `{{hidden:…}}`) are left out of it. Choices become their labels (a multi-select a list, "other" text included); numbers and
 booleans keep their type. Typed answers (`email`, `phone_number`) are the person's; variables go to
 `variables`, with the legacy `calculated.score` as `score` when no variable is named so.
 Delivery id: `typeform:<form_id>:<token>` (the token is stable across retries).
@@ -11,6 +11,7 @@ Delivery id: `typeform:<form_id>:<token>` (the token is stable across retries).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from marshmallow import fields
@@ -21,6 +22,7 @@ from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, field_k
 from bridge.inbound import Headers
 
 HANDLED = "form_response"
+_RECALL = re.compile(r"\{\{[^{}]*\}\}")  # "Nice to meet you, {{field:01h5…}}!": recalled answers, not the question
 TYPED_ROLES = {"email": "email", "phone_number": "phone"}
 
 
@@ -97,7 +99,7 @@ def adapt_typeform(payload: Any, headers: Headers, options: Mapping[str, Any]) -
 def _answer(answer: Mapping[str, Any], question: Mapping[str, Any]) -> Answer:
     field = answer["field"]
     ref = field.get("ref") or question.get("ref")
-    title = question.get("title")
+    title = _RECALL.sub("", question["title"]) if isinstance(question.get("title"), str) else None
     kind = answer["type"]
     key = field_key(readable_ref(ref), title, ref, field["id"])
     return Answer(key=key, value=_value(kind, answer.get(kind)), label=title, role=TYPED_ROLES.get(kind))
