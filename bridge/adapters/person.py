@@ -211,7 +211,8 @@ def answers_in(body: Mapping[str, Any]) -> list[Found]:
                 if depth < MAX_DEPTH:
                     pending.append((value, key, depth + 1))
             elif isinstance(node, Mapping):
-                found.append(Found(key=key, value=value, label=f"{parent} {key}" if parent else key))
+                label = f"{parent} {key}" if parent else key
+                found.append(Found(key=label, value=value, label=label))
     return found
 
 

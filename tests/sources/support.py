@@ -15,9 +15,17 @@ _SHARED_VECTORS = Path(__file__).resolve().parents[2].parent / "shared/providers
 VECTORS = _SHARED_VECTORS if (_SHARED_VECTORS / "vectors.json").is_file() else FIXTURES / "vectors"
 
 
+REAL = Path(__file__).resolve().parent / "fixtures" / "real"
+
+
 def fixture_files() -> list[Path]:
     """Every adapter fixture: tests/fixtures/<adapter>/<event>__<variant>.json."""
     return sorted(p for p in FIXTURES.glob("*/*.json") if p.parent.name != "vectors")
+
+
+def real_files() -> list[Path]:
+    """The real corpus: tests/sources/fixtures/real/<adapter>/<name>.json (see test_real_corpus.py)."""
+    return sorted(REAL.glob("*/*.json"))
 
 
 def load_fixture(path: Path) -> dict[str, Any]:

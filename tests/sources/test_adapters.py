@@ -17,7 +17,7 @@ from bridge.adapters.common import Answer, delivery_id, form_data, ignored, slug
 from bridge.adapters.generic_json import unflatten
 from bridge.errors import PayloadInvalid
 from bridge.inbound import Headers
-from tests.sources.support import fixture_files, load_fixture, payload_of
+from tests.sources.support import fixture_files, load_fixture, payload_of, real_files
 
 
 def _adapt(name: str, payload: Any, options: dict[str, Any] | None = None) -> Any:
@@ -183,7 +183,7 @@ def test_unflatten(body: dict[str, Any], nested: dict[str, Any]) -> None:
 
 # --- no crash on any mutation of a real payload -------------------------------------------------
 
-FIXTURES = fixture_files()
+FIXTURES = fixture_files() + real_files()  # ours and the real corpus's: mutations of both
 PASS_THROUGH = ("json", "standard_webhooks")
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
