@@ -149,3 +149,24 @@ def test_failures_never_echo_the_secret_or_the_signature(vector: dict[str, Any])
         shown = failure.message + repr(failure.details)
         assert vector["secret"] not in shown
         assert digests and not [d for d in digests if d in shown]
+
+
+# --- vectors published by providers beyond shared/providers/vectors --------------------------------
+
+PUBLISHED = [
+    # Svix docs, "Verifying Webhooks Manually": the example secret, headers, body and signature.
+    ("svix-docs", {"scheme": "standard_webhooks", "secret": "whsec_plJ3nmyCDGBKInavdOK15jsl"},
+     b'{"event_type":"ping","data":{"success":true}}',
+     {"svix-id": "msg_loFOjxBNrRLzqYUf", "svix-timestamp": "1731705121",
+      "svix-signature": "v1,rAvfW3dJ/X/qxhsaXPOyyCGmRKsaKWcsNccKXlIktD0="}, 1731705121),
+]
+
+
+@pytest.mark.parametrize(("name", "verify", "body", "headers", "now"), PUBLISHED, ids=[p[0] for p in PUBLISHED])
+def test_a_published_vector_verifies_and_a_changed_byte_does_not(name: str, verify: dict[str, Any], body: bytes,
+                                                                headers: dict[str, str], now: int) -> None:
+    verifier = build_verifier(name, verify, clock=lambda: now)
+    verifier.verify(request(body, headers))
+    with pytest.raises(VerificationFailed) as caught:
+        verifier.verify(request(body.replace(b"true", b"True"), headers))
+    assert caught.value.check == "signature_mismatch"
