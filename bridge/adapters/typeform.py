@@ -83,7 +83,7 @@ def adapt_typeform(payload: Any, headers: Headers, options: Mapping[str, Any]) -
     body = load(_Webhook(), payload)
     response = body["form_response"]
     definition = response["definition"] or {}
-    questions = {q["id"]: q for q in definition.get("questions", [])}
+    questions = _questions(definition.get("questions", []))
     answers = [_answer(a, questions.get(a["field"]["id"], {})) for a in response["answers"] or []]
     variables = {v["key"]: v.get(v["type"] or "value") for v in response["variables"] or []}
     calculated = response["calculated"] or {}
@@ -94,6 +94,22 @@ def adapt_typeform(payload: Any, headers: Headers, options: Mapping[str, Any]) -
                      submission_id=response["token"], submitted_at=response["submitted_at"])
     return AdaptedEvent(type=FORM_SUBMITTED, data=data,
                         delivery_id=delivery_id("typeform", response["form_id"], response["token"]))
+
+
+def _questions(top: list[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Every question by id, those inside groups too (`group`, `inline_group`, `contact_info`, whose
+    sub-questions sit in `properties.fields`). A loop, not recursion: the sender controls the depth."""
+    out: dict[str, Mapping[str, Any]] = {}
+    pending = list(top)
+    while pending:
+        question = pending.pop()
+        out.setdefault(question["id"], question)
+        inner = question.get("properties")
+        inner = inner.get("fields") if isinstance(inner, Mapping) else None
+        if isinstance(inner, list):
+            pending.extend(q for q in inner if isinstance(q, Mapping) and isinstance(q.get("id"), (str, int))
+                           and not isinstance(q.get("id"), bool))
+    return out
 
 
 def _answer(answer: Mapping[str, Any], question: Mapping[str, Any]) -> Answer:

@@ -230,3 +230,56 @@ def test_no_mutation_of_a_real_payload_crashes_an_adapter(path: Path, data: st.D
     json.dumps(event.data)
     if path.parent.name not in PASS_THROUGH:  # these keep the sender's data as sent; the envelope checks it
         assert isinstance(event.data.get("email", ""), str)
+
+
+# --- issue 13 classes the real corpus does not show on its own ------------------------------------
+
+def test_typeform_questions_inside_a_group_are_titled_and_give_the_person() -> None:
+    refs = [f"c7b1f3a2-1111-4b2c-9d3e-00000000000{i}" for i in range(3)]
+    inner = [{"id": f"a{i}", "ref": refs[i], "type": kind, "title": title}
+             for i, (kind, title) in enumerate([("short_text", "First name"), ("short_text", "Last name"),
+                                                ("email", "Email")])]
+    answers = [{"type": kind, kind: value, "field": {"id": f"a{i}", "ref": refs[i]}}
+               for i, (kind, value) in enumerate([("text", "Ada"), ("text", "Lovelace"), ("email", "ada@example.com")])]
+    event = _adapt("typeform", {"event_type": "form_response", "form_response": {
+        "form_id": "f", "token": "t", "answers": answers,
+        "definition": {"fields": [{"id": "g", "type": "contact_info", "title": "You",
+                                   "properties": {"fields": inner}}]}}})
+    assert event.data["fields"] == {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+    assert (event.data["name"], event.data["email"]) == ("Ada Lovelace", "ada@example.com")
+
+
+def test_a_hubspot_batch_of_changes_to_several_contacts_lists_them_without_a_person() -> None:
+    event = _adapt("hubspot", [
+        {"subscriptionType": "contact.propertyChange", "objectId": 1, "propertyName": "email",
+         "propertyValue": "a@example.com", "portalId": 7, "eventId": 1, "occurredAt": 1462216307945},
+        {"subscriptionType": "contact.propertyChange", "objectId": 2, "propertyName": "email",
+         "propertyValue": "b@example.com", "portalId": 7, "eventId": 2, "occurredAt": 1462216307946}])
+    assert event.type == "contact.propertyChange" and event.delivery_id is None
+    assert [c["contact_id"] for c in event.data["changes"]] == ["1", "2"]
+    assert "email" not in event.data and "contact_id" not in event.data
+
+
+def test_a_hubspot_batch_without_property_changes_is_ignored() -> None:
+    event = _adapt("hubspot", [{"subscriptionType": "contact.creation", "objectId": 1, "portalId": 7}])
+    assert (event.type, event.ignored) == ("contact.creation", True)
+
+
+@pytest.mark.parametrize(("body", "person"), [
+    ({"respondentEmail": "Anonymous", "answers": {"Email": "x@example.com"}}, {"email": "x@example.com"}),
+    ({"respondent_email": "r@example.com", "answers": [{"title": "Name", "value": "Ada"}]},
+     {"email": "r@example.com", "name": "Ada"}),
+    ({"namedValues": {"Nombre": ["Ana"], "Apellido": ["Ruiz"]}}, {"first_name": "Ana", "last_name": "Ruiz",
+                                                                  "name": "Ana Ruiz"}),
+])
+def test_google_forms_script_shapes_give_the_person(body: dict[str, Any], person: dict[str, str]) -> None:
+    data = _adapt("google_forms", body).data
+    assert {k: data[k] for k in ("email", "name", "first_name", "last_name") if k in data} == person
+
+
+def test_the_json_adapter_keeps_the_senders_keys_and_adds_only_missing_person_keys() -> None:
+    body = {"Prénom": "Jean", "Nom": "Dupont", "Courriel": "jean@example.fr", "name": "Acme form"}
+    data = _adapt("json", body).data
+    assert {k: data[k] for k in body} == body
+    assert (data["first_name"], data["last_name"], data["email"], data["name"]) == (
+        "Jean", "Dupont", "jean@example.fr", "Acme form")
