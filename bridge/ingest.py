@@ -1,4 +1,4 @@
-"""`POST /hooks/<source>`: the path of one event, steps 1–10 of DESIGN.md, in order.
+"""`POST /hooks/<source>`: the path of one event (README, "How it works", item 1), in order.
 
     1 source known?            404            6 envelope valid?           422
     2 body within the limit?   413/400/408    7 idempotency key           header › delivery id › sha256

@@ -26,14 +26,16 @@ RULE_SUFFIXES = (".yaml", ".yml")
 
 
 def find_rule_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Diagnostic]]:
-    """Files named or globbed by `paths` (a directory means its *.yaml/*.yml), in name order."""
+    """Files named or globbed by `paths` (a directory means every *.yaml/*.yml in it and in the folders
+    below, hidden ones excepted), in name order."""
     found: list[Path] = []
     problems: list[Diagnostic] = []
     for entry in paths:
         text = str(entry)
         path = Path(text)
         if path.is_dir():
-            found += [p for p in path.iterdir() if p.suffix in RULE_SUFFIXES and p.is_file()]
+            found += [p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file()
+                      and not any(part.startswith(".") for part in p.relative_to(path).parts)]
         elif path.is_file():
             found.append(path)
         elif glob.has_magic(text):

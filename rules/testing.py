@@ -7,7 +7,7 @@ production evaluates: a new rule that also matches an old test's event makes tha
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -145,9 +145,10 @@ def check(test: RuleTest, evaluation: Evaluation) -> list[str]:
     return failures
 
 
-def run_ruleset_tests(ruleset: Ruleset) -> TestReport:
-    """Run every test the ruleset's files carry."""
+def run_ruleset_tests(ruleset: Ruleset, progress: Callable[[int, int], None] | None = None) -> TestReport:
+    """Run every test the ruleset's files carry; `progress(done, total)` after each one."""
     results = []
+    total = len(ruleset.tests)
     for index, test in enumerate(ruleset.tests):
         event, now = _event(test, index)
         customer = test.customer
@@ -158,13 +159,15 @@ def run_ruleset_tests(ruleset: Ruleset) -> TestReport:
         customers = {str(known["email"]).strip().lower(): known} if known else {}
         evaluation = evaluate(ruleset, event, customers, now=now)
         results.append(TestResult(test.file, test.line, test.name, tuple(check(test, evaluation))))
+        if progress is not None:
+            progress(len(results), total)
     return TestReport(tuple(results))
 
 
-def run_tests(paths: Sequence[str | Path]) -> TestReport:
+def run_tests(paths: Sequence[str | Path], progress: Callable[[int, int], None] | None = None) -> TestReport:
     """Load the files and run their tests; when they do not load, the report carries the diagnostics."""
     ruleset, diagnostics = load_paths(paths)
     if any(d.is_error for d in diagnostics):
         return TestReport((), tuple(diagnostics))
-    report = run_ruleset_tests(ruleset)
+    report = run_ruleset_tests(ruleset, progress)
     return TestReport(report.results, tuple(diagnostics))

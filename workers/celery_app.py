@@ -1,9 +1,9 @@
 """The Celery app, built from the same Config as the bridge, with reliable defaults on Redis.
 
-Why each setting: see ../shared/notes/celery-redis-reliability.md. In short, Redis can redeliver and
-lose tasks, so tasks ack late, a lost worker's task is rejected back to the queue, each process
-prefetches one task, every countdown stays below the visibility timeout (checked at start), and a
-reconciler re-enqueues whatever the ledger says is unfinished.
+Why each setting: Redis can redeliver and lose tasks, so tasks ack late, a lost worker's task is
+rejected back to the queue, each process prefetches one task, every countdown stays below the
+visibility timeout (checked at start), and a reconciler re-enqueues whatever the ledger says is
+unfinished.
 """
 
 from __future__ import annotations

@@ -158,8 +158,10 @@ class Config:
                     matches = packaged
                 for m in matches:
                     found[m] = None
-            elif base.is_dir():
-                for m in sorted(base.glob("*.yaml")) + sorted(base.glob("*.yml")):
+            elif base.is_dir():  # as `cstar-bridge rules lint DIR` sees it: the folders below too
+                from rules.lint import find_rule_files
+
+                for m in find_rule_files([base])[0]:
                     found[m] = None
             else:
                 found[base] = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import click
 
@@ -64,3 +65,29 @@ def connection_error_message(exc: BaseException, redis_url: str | None) -> str:
                 f"{RUNTIME_FILE}); otherwise export REDIS_URL=redis://HOST:PORT/DB (and "
                 "BRIDGE_CONFIG=path/to/bridge.yaml) for the bridge's Redis")
     return f"cannot reach Redis{where}: {reason}\n{hint}"
+
+
+class Progress:
+    """`label: done/total` on stderr for a long run: redrawn in place on a terminal, else a line every
+    tenth of the way. Short runs (under `minimum` items) print nothing."""
+
+    def __init__(self, label: str, total: int, *, minimum: int = 20) -> None:
+        self.label, self.total = label, total
+        self.enabled = total >= minimum
+        self.tty = sys.stderr.isatty()
+        self.done = 0
+        self._next_line = 0
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        if self.tty:
+            click.echo(f"\r{self.label}: {self.done}/{self.total}", err=True, nl=False)
+        elif self.done >= self._next_line or self.done >= self.total:
+            click.echo(f"{self.label}: {self.done}/{self.total}", err=True)
+            self._next_line = self.done + max(1, self.total // 10)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            click.echo("", err=True)

@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
-from bridge.cli.common import config_option, load_or_exit
+from bridge.cli.common import Progress, config_option, load_or_exit
 from bridge.events_query import STATUSES
+
+_REPLAY_CHUNK = 25
 
 
 def _store(config_path: str | None) -> Any:
@@ -66,16 +68,23 @@ def replay_cmd(config_path: str | None, event_ids: tuple[str, ...], all_dead: bo
     from workers.tasks import PROCESS_EVENT
 
     cfg, store = _store(config_path)
-    ids = list(event_ids) + (dead_event_ids(store) if all_dead else [])
+    ids = list(dict.fromkeys(list(event_ids) + (dead_event_ids(store) if all_dead else [])))
     if not ids:
         if all_dead:
             click.echo("no dead letters to replay")
             return
         raise click.UsageError("name event ids or pass --all-dead")
     celery = create_celery(cfg)
-    results = replay(store, lambda eid: celery.send_task(PROCESS_EVENT, args=[eid], task_id=eid), ids)
-    for eid, res in results.items():
-        click.echo(f"{eid}: {res}")
+    progress = Progress("replaying", len(ids))
+    results: dict[str, str] = {}
+    for start in range(0, len(ids), _REPLAY_CHUNK):  # each result as it happens: a long replay shows progress
+        chunk = replay(store, lambda eid: celery.send_task(PROCESS_EVENT, args=[eid], task_id=eid),
+                       ids[start:start + _REPLAY_CHUNK])
+        for eid, res in chunk.items():
+            click.echo(f"{eid}: {res}")
+        results.update(chunk)
+        progress.advance(len(chunk))
+    progress.close()
     n = sum(1 for r in results.values() if r == "replayed")
     click.echo(f"{n} of {len(results)} replayed")
     if n < len(results):

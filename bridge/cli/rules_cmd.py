@@ -6,6 +6,7 @@ out. Without paths, the commands use the example rules shipped in the package (r
 
 from __future__ import annotations
 
+import glob
 import json
 import sys
 from datetime import datetime, timezone
@@ -14,14 +15,34 @@ from typing import Any
 
 import click
 
+from bridge.cli.common import Progress
 from rules import EXAMPLES_DIR, RulesInvalid, compute_change, evaluate, lint_paths, load_ruleset, run_tests
 from rules.diagnostics import Diagnostic
 from rules.explain import change_lines, test_report_lines, trace_lines
 from rules.lint import find_rule_files
 
+_MANY_FILES = 20   # from here on, say that loading is under way
+_MANY_TESTS = 100  # from here on, show the tests' progress
+
 
 def _paths(paths: tuple[str, ...]) -> list[str]:
-    return list(paths) or [str(EXAMPLES_DIR)]
+    """The paths to load (default: the examples); exit 2 naming where it looked when a directory holds
+    no rule file or a glob matches none (checking nothing is not a pass)."""
+    chosen = list(paths) or [str(EXAMPLES_DIR)]
+    empty: list[str] = []
+    for entry in chosen:
+        path = Path(entry)
+        if path.is_dir():
+            if not find_rule_files([entry])[0]:
+                empty.append(f"no rule files in {entry} ({path.resolve()}: looked for *.yaml and *.yml "
+                             "in it and in every folder below)")
+        elif glob.has_magic(entry) and not path.exists() and not find_rule_files([entry])[0]:
+            empty.append(f"no rule files match {entry} (looked from {Path.cwd()})")
+    if empty:
+        for line in empty:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(2)
+    return chosen
 
 
 def _excerpt(diagnostic: Diagnostic, sources: dict[str, list[str]]) -> list[str]:
@@ -73,7 +94,21 @@ def lint_cmd(paths: tuple[str, ...], no_source: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="also list the tests that passed")
 def test_cmd(paths: tuple[str, ...], verbose: bool) -> None:
     """Run the tests: of rule files against all of them (default: the examples); exit 1 on failure."""
-    report = run_tests(_paths(paths))
+    chosen = _paths(paths)
+    files, _ = find_rule_files(chosen)
+    if len(files) >= _MANY_FILES:
+        click.echo(f"loading {len(files)} rule files…", err=True)
+    progress: Progress | None = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal progress
+        if progress is None:
+            progress = Progress("running tests", total, minimum=_MANY_TESTS)
+        progress.advance(done - progress.done)
+
+    report = run_tests(chosen, advance)
+    if progress is not None:
+        progress.close()
     if any(d.is_error for d in report.diagnostics):
         _echo_diagnostics(list(report.diagnostics))
         click.echo("the rules did not load; no tests ran", err=True)

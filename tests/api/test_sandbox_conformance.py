@@ -6,9 +6,11 @@ documented in docs/sandbox.md and pinned here so the bridge can rely on it.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,13 +168,15 @@ def test_get_returns_the_full_customer_including_metadata(http: httpx.Client) ->
     assert data == created
 
 
-# The spec's example answer to GET /customers/{customerId}, verbatim: it has no `metadata`.
-DOCUMENTED_GET_EXAMPLE = {
-    "id": "cus_7c9e667974254de0944be07fc1f90ae7", "name": "Jane Smith", "email": "jane@example.com",
-    "status": "active", "sentiment": "positive", "tags": ["vip", "enterprise"],
-    "notes": "Key account — escalate issues immediately", "ticketCount": 5,
-    "createdAt": "2025-11-01T10:00:00Z", "updatedAt": "2025-12-10T14:30:00Z",
-}
+def _documented_get_example() -> dict[str, Any]:
+    """The spec's example answer to GET /customers/{customerId} (it has no `metadata`), read from the spec."""
+    spec = (Path(__file__).resolve().parents[2] / "spec" / "cstar-customers-api.md").read_text(encoding="utf-8")
+    section = spec.split("GET /api/v1/teams/{teamId}/customers/{customerId}", 1)[1]
+    example = section.split("200 The customer object\n", 1)[1].split("\n404 ", 1)[0]
+    return dict(json.loads(example)["data"])
+
+
+DOCUMENTED_GET_EXAMPLE = _documented_get_example()
 
 
 def test_documented_get_shape_answers_exactly_like_the_spec_example(sb: SandboxProcess,

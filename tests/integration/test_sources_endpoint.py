@@ -1,4 +1,4 @@
-"""Every signature vector of providers/vectors/vectors.json through the real `POST /hooks/<source>`.
+"""Every signature vector of tests/fixtures/vectors/vectors.json through the real `POST /hooks/<source>`.
 
 One bridge (real Redis, the factory production uses, no worker) has a source per vector, with the
 vector's adapter, scheme and secret, and an injected clock set to the vector's time. The exact
@@ -30,7 +30,7 @@ VECTORS_ALL = vectors()
 ADAPTER = {"typeform": "typeform", "tally": "tally", "webflow": "webflow", "netlify": "netlify",
            "calendly": "calendly", "hubspot-v1": "hubspot", "hubspot-v2": "hubspot", "hubspot-v3": "hubspot",
            "stripe": "stripe", "standard-webhooks": "standard_webhooks"}
-# Stripe sends a charset (providers/README.md); every other provider sends plain application/json.
+# Stripe sends a charset in its Content-Type; every other provider sends plain application/json.
 CONTENT_TYPE = {"stripe": "application/json; charset=utf-8"}
 TIMESTAMPED = {"webflow", "calendly", "hubspot-v3", "stripe", "standard-webhooks"}
 TOLERANCE = 300  # the default signature_tolerance

@@ -1,5 +1,5 @@
-"""Every signature vector of shared/providers/vectors passes its verifier with the clock pinned, and
-the same request with one byte changed, a wrong secret, a stale timestamp, or a missing or malformed
+"""Every signature vector of tests/fixtures/vectors passes its verifier with the clock pinned, and the
+same request with one byte changed, a wrong secret, a stale timestamp, or a missing or malformed
 header is refused with the check that failed; a rotated (second) secret still works."""
 
 from __future__ import annotations

@@ -185,3 +185,12 @@ def test_check_api_names_what_is_missing(cstar, named):
     for words in named:
         assert words in str(exc.value)
     assert "sk_x" not in str(exc.value)
+
+
+def test_a_rules_directory_loads_the_folders_below_as_rules_lint_sees_them(tmp_path):
+    (tmp_path / "rules" / "team").mkdir(parents=True)
+    (tmp_path / "rules" / ".old").mkdir()
+    for name in ("rules/a.yaml", "rules/team/b.yml", "rules/.old/c.yaml", "rules/team/notes.txt"):
+        (tmp_path / name).write_text("version: 1\nrules: []\n")
+    cfg = load_config(write(tmp_path, "rules: [rules]\n"), env={})
+    assert [p.relative_to(tmp_path).as_posix() for p in cfg.rule_paths()] == ["rules/a.yaml", "rules/team/b.yml"]
