@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 
 from bridge import envelope
 from bridge.errors import AdminAuthRequired, EventNotFound, QueryInvalid, ServiceUnavailable
+from bridge.event_detail import event_detail
 from bridge.events_query import find_events, parse_query
 from bridge.state import BridgeState
 from bridge.verify.base import constant_time_equal
@@ -37,11 +38,10 @@ def _require_admin() -> None:
 @bp.get("/events/<event_id>")
 def get_event(event_id: str) -> Any:
     _require_admin()
-    ev = _state().store.load(event_id)
-    if ev is None:
+    state = _state()
+    shown = event_detail(state.store, state.config, event_id)
+    if shown is None:
         raise EventNotFound(f"no event {event_id!r} (unknown, or expired after event_ttl)")
-    shown = {k: v for k, v in ev.items() if not k.startswith("deliveries:") and not k.startswith("step:")}
-    shown["deliveries"] = {k.split(":", 1)[1]: v for k, v in ev.items() if k.startswith("deliveries:")}
     return envelope.ok(shown)
 
 

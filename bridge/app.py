@@ -72,9 +72,11 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         messages=TaskMessages(celery, config.queue) if atomic else None)
 
     from bridge import admin, ingest
+    from bridge.console import init_console
 
     app.register_blueprint(ingest.bp)
     app.register_blueprint(admin.bp)
+    init_console(app, app.extensions["cstar_bridge"])
     _register_errors(app)
     return app
 
