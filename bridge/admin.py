@@ -11,9 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from marshmallow import ValidationError
 
 from bridge import envelope
-from bridge.errors import AdminAuthRequired, EventNotFound, QueryInvalid, ServiceUnavailable
+from bridge.errors import (AdminAuthRequired, BodyUnreadable, EventNotFound, PayloadInvalid, QueryInvalid,
+                           ServiceUnavailable)
 from bridge.event_detail import event_detail
 from bridge.events_query import find_events, parse_query
+from bridge.schemas import ReplaySelectionSchema
 from bridge.state import BridgeState
 from bridge.verify.base import constant_time_equal
 from workers.replay import dead_event_ids, replay
@@ -66,6 +68,21 @@ def replay_one(event_id: str) -> Any:
     if result[event_id] == "not found":
         raise EventNotFound(f"no event {event_id!r}")
     return envelope.ok({"eventId": event_id, "result": result[event_id]})
+
+
+@bp.post("/events/replay")
+def replay_selection() -> Any:
+    """Replay the events named in the body: `{"eventIds": [...]}`."""
+    _require_admin()
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BodyUnreadable('send a JSON body: {"eventIds": ["evt_…", …]}')
+    try:
+        ids = ReplaySelectionSchema().load(body if isinstance(body, dict) else {"_": body})["eventIds"]
+    except ValidationError as exc:
+        raise PayloadInvalid.from_messages(exc.messages) from None
+    state = _state()
+    return envelope.ok(replay(state.store, state.enqueue, list(dict.fromkeys(ids))))
 
 
 @bp.post("/events/replay-dead")

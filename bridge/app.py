@@ -71,11 +71,12 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         enqueue=enqueue or (lambda event_id: send_via_celery(celery, event_id)), celery=celery,
         messages=TaskMessages(celery, config.queue) if atomic else None)
 
-    from bridge import admin, ingest
+    from bridge import admin, ingest, openapi
     from bridge.console import init_console
 
     app.register_blueprint(ingest.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(openapi.bp)
     init_console(app, app.extensions["cstar_bridge"])
     _register_errors(app)
     return app

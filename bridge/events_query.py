@@ -32,17 +32,17 @@ class EventQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES),
+    status = fields.String(validate=validate.OneOf(STATUSES),
                            metadata={"description": "only events with this status (`pending`: not finished)"})
-    source = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
+    source = fields.String(validate=validate.Length(min=1, max=64),
                            metadata={"description": "only events from this source"})
-    rule = fields.String(load_default=None, validate=validate.Length(min=1, max=128),
+    rule = fields.String(validate=validate.Length(min=1, max=128),
                          metadata={"description": "only events this rule id matched"})
-    email = fields.String(load_default=None, validate=validate.Length(min=1, max=320),
+    email = fields.String(validate=validate.Length(min=1, max=320),
                           metadata={"description": "only events for this customer email (case-insensitive)"})
-    since = fields.AwareDateTime(load_default=None, default_timezone=timezone.utc,
+    since = fields.AwareDateTime(default_timezone=timezone.utc,
                                  metadata={"description": "received at or after (ISO 8601)"})
-    until = fields.AwareDateTime(load_default=None, default_timezone=timezone.utc,
+    until = fields.AwareDateTime(default_timezone=timezone.utc,
                                  metadata={"description": "received before (ISO 8601)"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
                            metadata={"description": "events per page (1-1000)"})

@@ -31,3 +31,13 @@ class EventEnvelopeSchema(Schema):
 
 
 ENVELOPE = EventEnvelopeSchema()
+
+
+class ReplaySelectionSchema(Schema):
+    """`POST /events/replay`: the events to replay."""
+
+    class Meta:
+        unknown = RAISE
+
+    eventIds = fields.List(fields.String(validate=validate.Length(min=1, max=100)), required=True,
+                           validate=validate.Length(min=1, max=1000))
