@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.routing import BaseConverter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from marshmallow import ValidationError
@@ -23,6 +24,15 @@ from workers.replay import dead_event_ids, replay
 bp = Blueprint("admin", __name__)
 
 
+class EventIdConverter(BaseConverter):
+    """Event ids as the store makes them (`evt_` + hex), so `/events/replay` is never an event id."""
+
+    regex = r"evt_[0-9a-f]{1,64}"
+
+
+bp.record_once(lambda s: s.app.url_map.converters.setdefault("event_id", EventIdConverter))
+
+
 def _state() -> BridgeState:
     return current_app.extensions["cstar_bridge"]
 
@@ -37,7 +47,7 @@ def _require_admin() -> None:
         raise AdminAuthRequired("send the admin token as `Authorization: Bearer <BRIDGE_ADMIN_TOKEN>`")
 
 
-@bp.get("/events/<event_id>")
+@bp.get("/events/<event_id:event_id>")
 def get_event(event_id: str) -> Any:
     _require_admin()
     state = _state()
@@ -60,7 +70,7 @@ def list_events() -> Any:
                        truncated=page.truncated)
 
 
-@bp.post("/events/<event_id>/replay")
+@bp.post("/events/<event_id:event_id>/replay")
 def replay_one(event_id: str) -> Any:
     _require_admin()
     state = _state()

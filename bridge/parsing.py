@@ -103,6 +103,8 @@ def _parse(mimetype: str, raw: bytes, content_type_header: str, charset: str, ma
             raise _too_many(max_fields or 0, "multipart parts") from None
         except Exception as exc:  # werkzeug raises ValueError subclasses for broken multipart
             raise BodyUnreadable(f"the multipart body could not be parsed: {exc}") from None
+        if None in form or None in files:  # werkzeug's name for a part whose name it cannot read
+            raise BodyUnreadable("a multipart part has no readable name (Content-Disposition: form-data; name=...)")
         out = _flatten(form)
         if files:
             out["_files"] = sorted(set(files.keys()))

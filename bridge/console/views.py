@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import (Blueprint, Response, current_app, redirect, render_template, request, session, url_for)
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from marshmallow import ValidationError
 from wtforms.validators import ValidationError as CsrfInvalid
 
-from bridge import metrics
 from bridge.console import signed_in_token_matches
 from bridge.errors import flatten_messages
 from bridge.event_detail import event_detail
@@ -31,13 +30,13 @@ def state() -> BridgeState:
 @off_bp.route("/console", defaults={"rest": ""})
 @off_bp.route("/console/<path:rest>", methods=["GET", "POST"])
 def console_off(rest: str) -> Any:
-    metrics.HTTP_ERRORS.labels(status="404", code="console_off").inc()
+    g.error_code = "console_off"
     return Response("The console is off: set BRIDGE_ADMIN_TOKEN (or admin_token in bridge.yaml) to turn it on.\n",
                     status=404, mimetype="text/plain")
 
 
 def page_error(status: int, title: str, message: str) -> Any:
-    metrics.HTTP_ERRORS.labels(status=str(status), code=title.lower().replace(" ", "_")).inc()
+    g.error_code = title.lower().replace(" ", "_")
     return render_template("console/error.html", title=title, message=message), status
 
 
@@ -82,7 +81,7 @@ def sign_in() -> Any:
     if request.method == "GET":
         return render_template("console/sign_in.html")
     if not signed_in_token_matches(state(), request.form.get("token")):
-        metrics.HTTP_ERRORS.labels(status="401", code="authentication_required").inc()
+        g.error_code = "authentication_required"
         return render_template("console/sign_in.html", failed=True), 401
     session.clear()  # a fresh session (and CSRF token) on every sign-in
     session["admin"] = True
