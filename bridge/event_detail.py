@@ -5,13 +5,28 @@ with every configured secret value replaced by `[redacted]`."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterator, Mapping
 
 from workers.config import Config, Secret
 from workers.store import EventStore
 
 REDACTED = "[redacted]"
+RAW_KEEP = 16 * 1024  # bytes of the raw body kept with each event
 _SECRET_KEYS = ("secret", "token", "password", "key")
+# Headers never stored: credentials, signatures and anything that looks like them.
+_CREDENTIAL_HEADER = re.compile(r"auth|token|sign|secret|key|cookie|password|session", re.I)
+
+
+def stored_request(raw: bytes, headers: Mapping[str, str], verify: Mapping[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """What the ingress keeps of the request for people to read: the first RAW_KEEP bytes of the body,
+    its size, and the headers without credentials or signatures (nor any header the source's verify
+    config names, such as a custom HMAC header)."""
+    named = {str(v).lower() for k, v in (verify or {}).items() if "header" in str(k) and isinstance(v, str)}
+    kept = {k: v for k, v in headers.items() if not _CREDENTIAL_HEADER.search(k) and k.lower() not in named}
+    return {"raw_body": raw[:RAW_KEEP].decode("utf-8", "replace"), "raw_size": str(len(raw)),
+            "raw_truncated": "1" if len(raw) > RAW_KEEP else "", "headers": json.dumps(kept, sort_keys=True)}
 
 
 def secret_values(config: Config) -> list[str]:
@@ -56,10 +71,32 @@ def event_detail(store: EventStore, config: Config, event_id: str) -> dict[str, 
         return None
     shown = {k: v for k, v in ev.items() if not k.startswith("deliveries:") and not k.startswith("step:")}
     shown["deliveries"] = {k.split(":", 1)[1]: v for k, v in ev.items() if k.startswith("deliveries:")}
-    for key in ("headers",):
-        if isinstance(shown.get(key), str):
-            try:
-                shown[key] = json.loads(shown[key])
-            except ValueError:
-                pass
+    if isinstance(shown.get("headers"), str):
+        try:
+            shown["headers"] = json.loads(shown["headers"])
+        except ValueError:
+            pass
+    if isinstance(shown.get("changes"), list):
+        shown["changes"] = [{**s, "fields": change_rows(s)} if isinstance(s, dict) else s for s in shown["changes"]]
     return redact(shown, secret_values(config))
+
+
+_SHOWN_FIELDS = ("tags", "metadata", "notes", "status", "sentiment", "name")
+
+
+def change_rows(step: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per field a step sent: the value before (when the customer was read) and after the write
+    (metadata merges, null removing a key, as the API does)."""
+    change = step.get("change") if isinstance(step.get("change"), Mapping) else {}
+    body = change.get("update") or change.get("create") or {}
+    before = step.get("before") if isinstance(step.get("before"), Mapping) else None
+    rows = []
+    for name in (f for f in _SHOWN_FIELDS if f in body):
+        after = body[name]
+        known = before is not None and name in before
+        if name == "metadata" and isinstance(after, Mapping):
+            base = dict(before[name]) if known and isinstance(before[name], Mapping) else {}
+            if known or change.get("create") is not None:
+                after = {k: v for k, v in {**base, **after}.items() if v is not None}
+        rows.append({"field": name, "known": known, "before": before[name] if known else None, "after": after})
+    return rows

@@ -24,6 +24,7 @@ from bridge import envelope, metrics
 from bridge.body import read_body
 from bridge.errors import (IdempotencyInFlight, IdempotencyMismatch, PayloadInvalid, ServiceUnavailable,
                            UnknownSource, UnsupportedMediaType, VerificationFailed)
+from bridge.event_detail import stored_request
 from bridge.inbound import Headers, InboundRequest
 from bridge.parsing import parse_body
 from bridge.schemas import ENVELOPE
@@ -80,7 +81,9 @@ def _receive(source: str) -> Any:
     event = {"id": event_id, "source": source, "type": env["type"], "data": env["data"],
              "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "accepted_at": repr(now),
              "idempotency_key": key,
-             "status": "ignored" if adapted.ignored else ("queued" if state.messages else "accepting")}
+             "status": "ignored" if adapted.ignored else ("queued" if state.messages else "accepting"),
+             # for the console: the body capped, the headers without credentials or signatures
+             **stored_request(raw, inbound.headers, state.config.sources[source].verify)}
     message = state.messages.build(event_id) if state.messages and not adapted.ignored else ""
     if adapted.ignored:
         event["reason"] = adapted.ignored_reason or f"event type {adapted.type!r} is not handled"

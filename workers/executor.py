@@ -33,10 +33,18 @@ class StepResult:
     change: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
     repaired: bool = False
+    before: dict[str, Any] | None = None  # the fields the change touches, as read (None: not read)
 
     def to_dict(self) -> dict[str, Any]:
         return {"email": self.email, "customer_id": self.customer_id, "action": self.action,
-                "change": self.change, "reason": self.reason, "repaired": self.repaired}
+                "change": self.change, "reason": self.reason, "repaired": self.repaired, "before": self.before}
+
+
+def _before(current: Mapping[str, Any] | None, change: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The customer's values of the fields a change sends, for people to compare (the console)."""
+    if current is None or not change:
+        return None
+    return {k: current.get(k) for k in change if k in current}
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,8 @@ def _update(ctx: Any, plan: CustomerPlan, resolved: Resolved, marker: str | None
     repaired = False
     if change.tags_changed and ctx.verify_tags:
         repaired = _verify_tags(ctx, cid, change.update["tags"])
-    return StepResult(plan.email, cid, "updated", change=change.to_dict(), repaired=repaired)
+    return StepResult(plan.email, cid, "updated", change=change.to_dict(), repaired=repaired,
+                      before=_before(current, change.update))
 
 
 def _verify_tags(ctx: Any, cid: str, sent: list[str]) -> bool:
@@ -197,6 +206,7 @@ def apply_combined(ctx: Any, items: list[tuple[str | None, CustomerPlan]], resol
             ctx.ids.forget(first.key)
             raise ApiServerError("the customer vanished during a combined update; retrying",
                                  status=404, code="RESOURCE_MISSING") from None
-    results = [StepResult(plan.email, cid, "updated" if change.update else "unchanged", change=change.to_dict())
+    results = [StepResult(plan.email, cid, "updated" if change.update else "unchanged", change=change.to_dict(),
+                          before=_before(current, change.update))
                for (_, plan), change in zip(items, changes)]
     return results, (Resolved(cid, after) if after is not None else None)
