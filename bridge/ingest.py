@@ -22,13 +22,15 @@ from marshmallow import ValidationError
 
 from bridge import envelope, metrics
 from bridge.body import read_body
-from bridge.errors import (IdempotencyInFlight, IdempotencyMismatch, PayloadInvalid, ServiceUnavailable,
-                           UnknownSource, UnsupportedMediaType, VerificationFailed)
+from bridge.errors import (BodyUnreadable, IdempotencyInFlight, IdempotencyMismatch, PayloadInvalid,
+                           PayloadTooLarge, ServiceUnavailable, UnknownSource, UnsupportedMediaType,
+                           VerificationFailed)
 from bridge.event_detail import stored_request
 from bridge.inbound import Headers, InboundRequest
 from bridge.parsing import parse_body
 from bridge.schemas import ENVELOPE
 from bridge.state import BridgeState
+from workers import strict_json
 from workers.store import fingerprint, new_event_id
 
 log = logging.getLogger("cstar_bridge.ingest")
@@ -74,11 +76,12 @@ def _receive(source: str) -> Any:
     except ValidationError as exc:
         raise PayloadInvalid.from_messages(exc.messages) from None
 
+    data_text = _stored_data(env["data"], state.config.max_body_bytes)
     fp = fingerprint(raw)  # sha256 of the raw body; with the source it is the key of last resort
     key = header_key or env["delivery_id"] or hashlib.sha256(f"{source}\0{fp}".encode()).hexdigest()
     event_id = new_event_id()
     now = time.time()
-    event = {"id": event_id, "source": source, "type": env["type"], "data": env["data"],
+    event = {"id": event_id, "source": source, "type": env["type"], "data": data_text,
              "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "accepted_at": repr(now),
              "idempotency_key": key,
              "status": "ignored" if adapted.ignored else ("queued" if state.messages else "accepting"),
@@ -105,6 +108,16 @@ def _receive(source: str) -> Any:
         _enqueue_after_claim(state, source, key, event_id)
     metrics.EVENTS.labels(source=source, outcome="accepted").inc()
     return envelope.ok({"eventId": event_id, "status": "queued", "duplicate": False}, src.success_status)
+
+
+def _stored_data(data: Any, max_body_bytes: int) -> str:
+    """The event's data as stored, within the limits the worker decodes it with (workers.strict_json)."""
+    try:
+        return strict_json.encode_data(data, max_body_bytes=max_body_bytes)
+    except strict_json.JsonRefused as exc:
+        if exc.too_large:
+            raise PayloadTooLarge(exc.reason) from None
+        raise BodyUnreadable(f"the event's data was refused: {exc.reason}") from None
 
 
 def _enqueue_after_claim(state: BridgeState, source: str, key: str, event_id: str) -> None:

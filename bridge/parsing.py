@@ -1,5 +1,8 @@
 """Parse a delivery's raw bytes by content type: JSON, x-www-form-urlencoded, multipart.
 
+JSON is parsed strictly (RFC 8259: no NaN/Infinity) within the limits the worker also applies
+(nesting depth, number length, no lone surrogates): see `workers.strict_json`.
+
 Form bodies become a dict: a key seen once maps to a str, a repeated key to a list of str. Uploaded
 files are not kept; their field names are listed under "_files".
 
@@ -11,7 +14,6 @@ items after (one linear walk; json.loads itself is linear in the bytes).
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,6 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import parse_form_data
 
 from bridge.errors import BodyUnreadable, TooManyFields, UnsupportedMediaType
+from workers import strict_json
 
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -75,14 +78,13 @@ def _parse(mimetype: str, raw: bytes, content_type_header: str, charset: str, ma
         raise BodyUnreadable(f"unknown charset {charset!r} in the Content-Type header; send utf-8") from None
     if is_json_type(mimetype) or (not mimetype and raw.lstrip()[:1] in (b"{", b"[")):
         try:
-            return ParsedBody("json", json.loads(raw.decode(charset)))
+            text = raw.decode(charset)
         except UnicodeDecodeError as exc:
             raise BodyUnreadable(f"the body is not valid {charset}: {exc.reason} at byte {exc.start}") from None
-        except json.JSONDecodeError as exc:
-            raise BodyUnreadable(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-                                 ) from None
-        except RecursionError:
-            raise BodyUnreadable("the JSON body is nested too deeply to be a form submission") from None
+        try:  # the same strict parser and limits as the worker's (workers.strict_json)
+            return ParsedBody("json", strict_json.loads(text))
+        except strict_json.JsonRefused as exc:
+            raise BodyUnreadable(f"the JSON body was refused: {exc.reason}") from None
     if mimetype == "application/x-www-form-urlencoded":
         try:
             pairs = parse_qsl(raw.decode(charset), keep_blank_values=True, strict_parsing=False,

@@ -20,6 +20,10 @@ from rules.rule_schema import SENTIMENTS, STATUSES
 from rules.values import preview
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Control and invisible formatting characters (NUL, ESC, DEL, C1, zero-width, bidi, surrogates) anywhere,
+# even where trimming would remove them: an address holding one is not an email, whatever the sender meant.
+_EMAIL_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e"
+                                "\u2060-\u206f\ufeff\ud800-\udfff]")
 _CHOICES = {"set_status": STATUSES, "set_sentiment": SENTIMENTS}
 
 
@@ -188,6 +192,8 @@ def _email_problem(email: Any) -> str | None:
         return f"customer email is not text: {preview(email)!r}"
     if not email.strip():
         return "customer email is empty"
+    if _EMAIL_UNPRINTABLE.search(email):
+        return f"customer email {email.strip()!r} holds a control or invisible character: not an email address"
     if not _EMAIL.match(email.strip()):
         return f"customer email {email.strip()!r} is not an email address"
     return None

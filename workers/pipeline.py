@@ -13,7 +13,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from rules import evaluate
+from workers import strict_json
 from workers.coalesce import ParkedPlan
 from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
 from workers.executor import Resolved, apply_combined, apply_plan, note_marker, resolve
@@ -27,6 +30,11 @@ log = logging.getLogger("cstar_bridge.pipeline")
 _DRAIN_ROUNDS = 25     # writes one lock holder makes for parked plans before it lets go
 _LINGER = 0.02         # seconds between those writes while plans keep arriving
 _PARKED_FALLBACK = 3.0  # if the lock holder misses a parked plan, the event runs itself after this
+UNEXPECTED_RETRIES = 2  # an exception nobody foresaw is a bug, not a transient error: retried this often
+# The same input fails the same way (a bad value, text that cannot be encoded, recursion): dead-letter
+# at once. Redis and network trouble (OSError, RedisError) are transient and retried with backoff.
+DETERMINISTIC_ERRORS = (ValueError, ArithmeticError, RecursionError, MemoryError)  # UnicodeError is a ValueError
+INFRASTRUCTURE_ERRORS = (redis.RedisError, OSError)
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ class Outcome:
 def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
     """Process one stored event; safe to call any number of times for the same id."""
     store = ctx.store
-    ev = store.load(event_id)
+    ev = store.load(event_id, raw=("data",))  # the payload is decoded only once this delivery is counted
     if ev is None:
         log.warning("event %s not found (expired or released)", event_id)
         return Outcome("missing")
@@ -57,9 +65,13 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
         store.dead_letter(event_id, reason=reason, error=None, attempts=int(ev.get("attempts") or 0))
         return Outcome("dead", reason=reason)
 
-    event = {"id": event_id, "source": ev.get("source"), "type": ev.get("type"),
-             "received_at": ev.get("received_at"), "data": ev.get("data") or {}}
     failures = int(ev.get("failures") or 0)
+    try:
+        data = strict_json.decode_data(ev.get("data") or "{}", max_body_bytes=ctx.config.max_body_bytes)
+    except strict_json.JsonRefused as exc:
+        return _poison(ctx, event_id, f"the stored event data cannot be decoded: {exc.reason}", exc, failures)
+    event = {"id": event_id, "source": ev.get("source"), "type": ev.get("type"),
+             "received_at": ev.get("received_at"), "data": data}
     try:
         evaluation, steps = _apply(ctx, event_id, event, ev)
     except Parked as parked:
@@ -76,10 +88,15 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
         store.dead_letter(event_id, reason=f"the API refused the change: {exc.message}", error=exc.to_dict(),
                           attempts=failures + 1, calls=ctx.calls)
         return Outcome("dead", reason=exc.message)
-    except Exception as exc:  # a bug, or something unforeseen: retry a few times, then park it
+    except INFRASTRUCTURE_ERRORS as exc:  # Redis or the network went away mid-event: retry with backoff
+        log.warning("event %s: %s: %s", event_id, type(exc).__name__, exc)
+        return _transient(ctx, event_id, failures + 1, _error(exc), f"{type(exc).__name__}: {exc}")
+    except DETERMINISTIC_ERRORS as exc:  # the same input fails the same way: no retry can help
+        log.warning("event %s is poison: %s: %s", event_id, type(exc).__name__, exc)
+        return _poison(ctx, event_id, f"{type(exc).__name__}: {exc}", exc, failures)
+    except Exception as exc:  # a bug: retry a couple of times (in case it was a fluke), then park it
         log.exception("event %s failed unexpectedly", event_id)
-        err = {"error": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc(limit=8)}
-        return _transient(ctx, event_id, failures + 1, err, f"{type(exc).__name__}: {exc}")
+        return _unexpected(ctx, ev, event_id, exc, failures)
 
     outcome = {"matched": list(evaluation.matched), "steps": steps, "calls": ctx.calls,
                "rules_fingerprint": ctx.ruleset.fingerprint}
@@ -228,6 +245,30 @@ def _transient(ctx: Any, event_id: str, failures: int, error: dict[str, Any], re
     delay = max(backoff(ctx.config, failures), retry_after or 0.0)
     ctx.store.update(event_id, last_error=error)
     return _retry(ctx, event_id, delay, reason=reason, failures=failures)
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    return {"error": type(exc).__name__, "message": str(exc)[:2000], "traceback": traceback.format_exc(limit=8)}
+
+
+def _poison(ctx: Any, event_id: str, reason: str, exc: BaseException, failures: int) -> Outcome:
+    """A deterministic failure: dead-lettered on this attempt, with its reason and traceback."""
+    reason = reason if len(reason) <= 500 else reason[:500] + "…"
+    ctx.store.dead_letter(event_id, reason=f"cannot be processed: {reason}", error=_error(exc),
+                          attempts=failures + 1, calls=ctx.calls)
+    return Outcome("dead", reason=reason)
+
+
+def _unexpected(ctx: Any, ev: dict[str, Any], event_id: str, exc: Exception, failures: int) -> Outcome:
+    """An exception nobody foresaw: at most UNEXPECTED_RETRIES retries, then a dead letter with the traceback."""
+    count = int(ev.get("unexpected_errors") or 0) + 1
+    reason = f"{type(exc).__name__}: {exc}"[:500]
+    if count > UNEXPECTED_RETRIES:
+        ctx.store.dead_letter(event_id, reason=f"failed {count} times with an unexpected error: {reason}",
+                              error=_error(exc), attempts=failures + 1, calls=ctx.calls, unexpected_errors=str(count))
+        return Outcome("dead", reason=reason)
+    ctx.store.update(event_id, last_error=_error(exc), unexpected_errors=str(count))
+    return _retry(ctx, event_id, backoff(ctx.config, count), reason=reason, failures=failures)
 
 
 def _trace(ctx: Any, trace: list[dict[str, Any]], ev: dict[str, Any]) -> dict[str, Any]:

@@ -137,18 +137,21 @@ class EventStore:
         self._mark_queued(keys=[self.event_key(event_id)])
 
     # worker ----------------------------------------------------------------------------------------
-    def load(self, event_id: str) -> dict[str, Any] | None:
-        """The stored event with JSON fields decoded, or None when unknown or expired."""
-        raw = self.r.hgetall(self.event_key(event_id))
-        if not raw:
+    def load(self, event_id: str, *, raw: Iterable[str] = ()) -> dict[str, Any] | None:
+        """The stored event with JSON fields decoded (except those named in `raw`, kept as text), or None
+        when unknown or expired."""
+        fields = self.r.hgetall(self.event_key(event_id))
+        if not fields:
             return None
         out: dict[str, Any] = {}
-        for k, v in raw.items():
+        for k, v in fields.items():
             key, val = _s(k), _s(v)
-            if key in _JSON_FIELDS or key.startswith("step:"):
+            if key in raw:
+                out[key] = val
+            elif key in _JSON_FIELDS or key.startswith("step:"):
                 try:
                     out[key] = json.loads(val)
-                except ValueError:
+                except (ValueError, RecursionError):  # kept as text; the worker refuses it with a reason
                     out[key] = val
             else:
                 out[key] = val

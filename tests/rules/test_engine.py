@@ -176,6 +176,14 @@ EMAILS = [
     ("blank", {"email": "   "}, "customer email is empty"),
     ("not an address", {"email": "ana at example"}, "customer email 'ana at example' is not an email address"),
     ("a number", {"email": 42}, "customer email is not text: 42"),
+    ("a NUL inside", {"email": "ana\x00@example.com"},
+     "customer email 'ana\\x00@example.com' holds a control or invisible character: not an email address"),
+    ("an escape at the end", {"email": "ana@example.com\x1b"},
+     "customer email 'ana@example.com\\x1b' holds a control or invisible character: not an email address"),
+    ("a control character trimming would hide", {"email": "ana@example.com\x1f"},
+     "customer email 'ana@example.com' holds a control or invisible character: not an email address"),
+    ("a zero-width space", {"email": "ana\u200b@example.com"},
+     "customer email 'ana\\u200b@example.com' holds a control or invisible character: not an email address"),
 ]
 
 

@@ -31,7 +31,7 @@ class BridgeStack:
     def __init__(self, tmp: Path, redis_url: str, sandbox: Any, *, rules: Iterable[str | Path] | None = None,
                  worker: dict[str, Any] | None = None, cstar: dict[str, Any] | None = None,
                  sources: dict[str, Any] | None = None, clock: Any = None,
-                 settings: dict[str, Any] | None = None) -> None:
+                 settings: dict[str, Any] | None = None, default_worker: bool = False) -> None:
         n = next(_seq)
         self.tmp = tmp
         self.sandbox = sandbox
@@ -51,10 +51,12 @@ class BridgeStack:
                 "forms": {"adapter": "form", "verify": {"scheme": "token", "secret": TOKEN}},
             },
             "rules": [str(p) for p in (rules or [RULES_DIR / "basic.yaml"])],
-            "worker": {"reconcile_interval": 2, "reconcile_after": 20, "max_retries": 4,
-                       "retry_backoff_base": 0.5, "retry_backoff_cap": 2.0, "visibility_timeout": 300,
-                       "task_time_limit": 60, "task_soft_time_limit": 50, "soft_shutdown_timeout": 10,
-                       **(worker or {})},
+            # default_worker: the `worker:` section holds only what the test names (production defaults)
+            "worker": dict(worker or {}) if default_worker else {
+                "reconcile_interval": 2, "reconcile_after": 20, "max_retries": 4,
+                "retry_backoff_base": 0.5, "retry_backoff_cap": 2.0, "visibility_timeout": 300,
+                "task_time_limit": 60, "task_soft_time_limit": 50, "soft_shutdown_timeout": 10,
+                **(worker or {})},
             **(settings or {}),  # other top-level keys of bridge.yaml
         }
         self.config_path = tmp / f"bridge-{n}.yaml"
