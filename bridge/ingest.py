@@ -72,7 +72,8 @@ def _receive(source: str) -> Any:
     header_key = request.headers.get("Idempotency-Key")
     try:
         env = ENVELOPE.load({"source": source, "type": adapted.type, "data": dict(adapted.data),
-                             "delivery_id": adapted.delivery_id, "idempotency_key": header_key})
+                             "delivery_id": src.delivery_id_from(parsed.payload) or adapted.delivery_id,
+                             "idempotency_key": header_key})
     except ValidationError as exc:
         raise PayloadInvalid.from_messages(exc.messages) from None
 

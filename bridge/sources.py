@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from bridge.adapters import Adapter, available_adapters, get_adapter
+from bridge.errors import PayloadInvalid
 from bridge.verify import Clock, Verifier, build_verifier
+from rules.values import MISSING, resolve
 from workers.config import Config
 from workers.errors import ConfigError
 
@@ -27,6 +29,23 @@ class Source:
     def unverified(self) -> bool:
         return self.verifier.scheme == "none"
 
+    def delivery_id_from(self, payload: Any) -> str | None:
+        """The delivery id at the body field the source option `delivery_id` names (a dotted path, digits
+        index lists); None when the option is not set or the field is absent, null or blank. A body's
+        own `id` is never guessed to be one: senders put entity ids there (a contact, an order)."""
+        path = self.options.get("delivery_id")
+        if not path:
+            return None
+        value = resolve(payload, tuple(path.split(".")))  # a list body (Zapier's wrapped array): "0.id"
+        if value is MISSING:
+            return None
+        if isinstance(value, str):
+            return value.strip() or None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise PayloadInvalid({path: [f"the delivery id (source option delivery_id) must be text or a whole "
+                                     f"number, got {type(value).__name__}"]})
+
 
 def build_sources(config: Config, *, clock: Clock | None = None) -> dict[str, Source]:
     """Every configured source, or one ConfigError listing every problem."""
@@ -43,6 +62,11 @@ def build_sources(config: Config, *, clock: Clock | None = None) -> dict[str, So
             verifier = build_verifier(name, sc.verify, clock=clock, tolerance=config.signature_tolerance)
         except ConfigError as exc:
             problems.append(str(exc))
+            continue
+        field = sc.options.get("delivery_id")
+        if field is not None and (not isinstance(field, str) or not all(field.split("."))):
+            problems.append(f"sources.{name}.delivery_id: expected the body field holding the sender's delivery "
+                            f"id as a dotted path (e.g. event_id or meta.delivery_id), got {field!r}")
             continue
         status = sc.options.get("success_status", adapter.success_status)
         if status not in (200, 202):

@@ -1,7 +1,9 @@
 """`json`: any JSON object (Zapier, Make, n8n, your own app); also registered as `zapier`.
 
 Two shapes are accepted: an envelope `{"type": "...", "data": {...}}`, or a flat object that becomes
-`data` itself with type `form.submitted`. The delivery id comes from `idempotency_key` or `id`.
+`data` itself with type `form.submitted`. The delivery id is the body's `idempotency_key` (a field
+this bridge defines for the purpose); never its `id`, which senders use for the entity (a contact, an
+order): name such a field with the source option `delivery_id` instead.
 The sender's keys are kept as sent (rules are written against them); the person found in the data
 (bridge.adapters.person: labels such as "Correo electrónico", "Prénom", answer objects typed email)
 is added as `email`, `name`, `first_name`, `last_name`, `phone`, each only when the sender did not
@@ -39,8 +41,7 @@ def adapt_json(payload: Any, headers: Headers, options: Mapping[str, Any]) -> Ad
     else:
         data = {k: v for k, v in body.items() if k not in ("idempotency_key", FILES_KEY)}
         event_type = FORM_SUBMITTED
-    delivery = text(body.get("idempotency_key")) or text(body.get("id"))
-    return AdaptedEvent(type=event_type, data=with_person(data), delivery_id=delivery)
+    return AdaptedEvent(type=event_type, data=with_person(data), delivery_id=text(body.get("idempotency_key")))
 
 
 def with_person(data: dict[str, Any]) -> dict[str, Any]:

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import pytest
 
 from tests.support.stack import TOKEN
-from workers.redis_server import free_port
+from tests.support.web import running_web
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
 
-CLI = str(Path(sys.executable).parent / "cstar-bridge")
 RULES = """
 version: 1
 rules:
@@ -54,30 +49,8 @@ def poison_stack(make_stack, tmp_path) -> Iterator[tuple[Any, str]]:
     stack = make_stack(rules=[rules], default_worker=True)
     assert stack.config.worker.task_time_limit == 120 and stack.config.worker.reconcile_after == 300
     stack.start_worker(concurrency=2)
-    port = free_port()
-    env = {k: v for k, v in stack.env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    log_path = tmp_path / "web.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([CLI, "web", "--config", str(stack.config_path), "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+    with running_web(stack, tmp_path / "web.log") as url:
         yield stack, url
-        assert "Traceback" not in log_path.read_text(errors="replace"), log_path.read_text(errors="replace")[-3000:]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
 
 
 def post(url: str, body: bytes, content_type: str = "application/json", source: str = "demo") -> httpx.Response:
