@@ -14,7 +14,7 @@ import yaml
 
 from bridge.sources import build_sources
 from tests.support.stack import TOKEN
-from tests.support.web import running_web
+from tests.support.web import WebServer
 from workers.config import load_config
 from workers.errors import ConfigError
 
@@ -42,8 +42,9 @@ def web(make_stack, tmp_path) -> Iterator[tuple[Any, str]]:
     rules.write_text(RULES)
     stack = make_stack(sources=SOURCES, rules=[rules])
     stack.start_worker()
-    with running_web(stack, tmp_path / "web.log") as url:
-        yield stack, url
+    with WebServer(stack, tmp_path / "web.log") as web:
+        yield stack, web.url
+        assert "Traceback" not in web.log_text(), web.log_text()[-3000:]
 
 
 def post(url: str, source: str, body: Any, **headers: str) -> httpx.Response:

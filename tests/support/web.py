@@ -1,4 +1,3 @@
-<<<<<<< HEAD
 """A real `cstar-bridge web` (gunicorn over real sockets) for a BridgeStack's config, and raw-socket
 requests that send exactly the bytes a hostile client would (chunked framing, short bodies)."""
 
@@ -14,21 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-=======
-"""`cstar-bridge web` (gunicorn, the production ingress) as a child process on a free port, for tests
-about HTTP that must go over real sockets."""
-
-from __future__ import annotations
-
-import os
-import signal
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterator
->>>>>>> 975502c (Delivery ids: a body's own id is never the delivery id; the source option delivery_id names a body field (header > that field > provider id > body hash); tests over gunicorn; docs for duplicates, strict JSON limits, template bounds and promise 6)
 
 import httpx
 
@@ -37,7 +21,6 @@ from workers.redis_server import free_port
 CLI = str(Path(sys.executable).parent / "cstar-bridge")
 
 
-<<<<<<< HEAD
 class WebServer:
     """`cstar-bridge web --config <stack's bridge.yaml> ...` (or any gunicorn command line) as a child."""
 
@@ -172,36 +155,3 @@ def chunked(body: bytes, size: int = 8192) -> list[bytes]:
     """The body in chunked framing, `size` bytes per chunk, with the final zero chunk."""
     parts = [b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size]) for i in range(0, len(body), size)]
     return parts + [b"0\r\n\r\n"]
-=======
-@contextmanager
-def running_web(stack: Any, log_path: Path, *args: str) -> Iterator[str]:
-    """Start `cstar-bridge web --config <the stack's file>` and yield its base URL; the log must hold no
-    traceback when the block ends; the whole process group is stopped whatever happens."""
-    port = free_port()
-    env = {k: v for k, v in stack.env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([CLI, "web", "--config", str(stack.config_path), "--host", "127.0.0.1",
-                                 "--port", str(port), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")
-                time.sleep(0.2)
-            yield url
-            text = log_path.read_text(errors="replace")
-            assert "Traceback" not in text, text[-3000:]
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
->>>>>>> 975502c (Delivery ids: a body's own id is never the delivery id; the source option delivery_id names a body field (header > that field > provider id > body hash); tests over gunicorn; docs for duplicates, strict JSON limits, template bounds and promise 6)
