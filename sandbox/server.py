@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from werkzeug.serving import make_server
 
@@ -18,7 +19,11 @@ def serve(host: str = "127.0.0.1", port: int = 8100, rate_limit: int = 0, rate_w
     if quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_sandbox_app(rate_limit=rate_limit, rate_window=rate_window, get_shape=get_shape)
-    server = make_server(host, port, app, threaded=True)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as exc:  # a port in use is a message, not a traceback
+        print(f"cstar sandbox: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     url = f"http://{host}:{server.port}"
     # These are the emulator's own test keys; printing them is the point (see docs/sandbox.md).
     lines = [f"{READY_LINE} {url}", "seeded teams and keys:"]

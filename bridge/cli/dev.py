@@ -243,6 +243,8 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
         env.update(api)
         chosen.update(api)
 
+    _require_free_ports([(host, port, "--port", "the bridge")] +
+                        ([("127.0.0.1", sandbox_port, "--sandbox-port", "the sandbox")] if sandbox_url else []))
     stack = Stack(signals)
     try:
         if env.get("REDIS_URL"):
@@ -298,6 +300,20 @@ def _print_banner(stack: Stack, cfg: Any, env: dict[str, str], chosen: dict[str,
                   config_path=env["BRIDGE_CONFIG"], post=post, runtime_file=shown_runtime)
     with stack.output_lock:
         click.echo(text)
+
+
+def _require_free_ports(wanted: list[tuple[str, int, str, str]]) -> None:
+    """Say which port is taken before starting anything (another `dev` running here, most often)."""
+    import socket
+
+    for host, port, option, what in wanted:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                raise click.ClickException(f"{what} cannot listen on {host}:{port} ({exc.strerror or exc}): is "
+                                           f"another `cstar-bridge dev` running? Choose another with {option}") from None
 
 
 def _validate(env: dict[str, str]) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.processes import alive, descendants, port_free
 from tests.support.stack import RULES_DIR
 from workers.redis_server import free_port
 
@@ -117,6 +118,19 @@ def test_cstar_environment_reaches_web_and_worker_when_the_file_has_no_cstar_sec
         assert status == "done", ev
         [customer] = [c for c in sandbox.customers("team_dev") if c["email"] == "env@override.test"]
         assert set(customer["tags"]) == {"lead", "from-env"}
+
+        # SIGTERM to each main process (as systemd or docker sends it) stops its whole tree and frees the port
+        started = set().union(*(descendants(p.pid) | {p.pid} for p in procs))
+        assert len(started) >= 4, started  # gunicorn master + worker, celery main + pool
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(alive(p) for p in started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in started if alive(p)]
+        assert port_free(port)
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.processes import alive, descendants, port_free
 from workers.config_vars import load_yaml_with_vars
 from workers.redis_server import free_port
 
@@ -33,51 +34,6 @@ def clean_env(**extra: str) -> dict[str, str]:
            if not k.startswith(("BRIDGE_", "CSTAR_", "REDIS_URL", "DEV_SOURCE_TOKEN"))}
     # `cstar-bridge` first on PATH, as after `.venv/bin/activate` (the banner says `cstar-bridge …`)
     return {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "PYTHONUNBUFFERED": "1", **extra}
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (from /proc), whatever session it moved to."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def port_free(port: int) -> bool:
-    """Nothing listens there and a new server could bind it (as servers do: SO_REUSEADDR, so the
-    TIME_WAIT of closed connections does not count)."""
-    with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", port)) == 0:
-            return False
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 class Dev:
@@ -308,3 +264,18 @@ def test_the_cli_says_what_to_export_when_redis_does_not_answer(tmp_path):
     done = subprocess.run([CLI, "events", "list"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1 and "is not running" in done.stderr and "Traceback" not in done.stderr, done
+
+
+def test_a_taken_port_is_a_message_not_a_traceback(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        dev = subprocess.run([CLI, "dev", "--port", str(port), "--sandbox-port", str(free_port())], cwd=tmp_path,
+                             env=clean_env(), capture_output=True, text=True, timeout=120)
+        assert dev.returncode == 1 and f"the bridge cannot listen on 127.0.0.1:{port}" in dev.stderr, dev
+        assert "--port" in dev.stderr and "Traceback" not in dev.stdout + dev.stderr
+        sandbox = subprocess.run([CLI, "sandbox", "--port", str(port)], env=clean_env(), capture_output=True,
+                                 text=True, timeout=60)
+        assert sandbox.returncode == 1 and f"{port} is in use" in sandbox.stderr, sandbox
+        assert "Traceback" not in sandbox.stdout + sandbox.stderr
