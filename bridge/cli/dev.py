@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import click
 
-from bridge.cli.common import config_option
+from bridge.cli.common import config_option, shown_url
 from bridge.cli.serve import gunicorn_command
 
 DEV_TOKEN = "dev-token"
@@ -248,7 +248,9 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
     stack = Stack(signals)
     try:
         if env.get("REDIS_URL"):
-            click.echo(f"redis:    {env['REDIS_URL']} (from REDIS_URL)")
+            click.echo(f"redis:    {shown_url(env['REDIS_URL'])} (from REDIS_URL)")
+            if "@" not in env["REDIS_URL"]:  # an address for the CLI beside dev; one with a password stays yours
+                chosen["REDIS_URL"] = env["REDIS_URL"]
         else:
             env["REDIS_URL"] = chosen["REDIS_URL"] = stack.start_redis(state / "redis")
             click.echo(f"redis:    {env['REDIS_URL']} (embedded redis-server, AOF on, data in {state / 'redis'})")
@@ -268,7 +270,8 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
         _wait_http(f"{bridge_url}/readyz", stack, "the bridge")
         stack.wait_ready("worker", "the Celery worker")
         runtime = write_runtime({"bridge_url": bridge_url, "sandbox_url": sandbox_url,
-                                 "redis_url": env["REDIS_URL"], "config": env["BRIDGE_CONFIG"], "env": chosen})
+                                 "redis_url": shown_url(env["REDIS_URL"]), "config": env["BRIDGE_CONFIG"],
+                                 "env": chosen})
         stack.wait_quiet()
         _print_banner(stack, cfg, env, chosen, bridge_url, sandbox_url, runtime)
         while True:

@@ -227,13 +227,18 @@ def test_dev_with_a_config_without_cstar_uses_its_sandbox_shows_no_secret_and_si
     assert secret not in dev.output()
 
 
-def test_ctrl_c_still_stops_everything(dev_runs):
-    dev = dev_runs(["-c", "1"])
-    dev.wait_banner()
-    redis_port = int(json.loads((dev.cwd / ".dev" / "runtime.json").read_text())["redis_url"]
-                     .rsplit(":", 1)[1].split("/")[0])
+def test_ctrl_c_stops_everything_and_leaves_a_redis_from_redis_url_alone(dev_runs, redis_url):
+    dev = dev_runs(["-c", "1"], clean_env(REDIS_URL=redis_url))
+    out = dev.wait_banner()
+    assert f"redis:    {redis_url} (from REDIS_URL)" in out
+    listed = dev.run("cstar-bridge events list --status dead", **{"REDIS_URL": ""})  # a shell without it
+    assert listed.returncode == 0 and "event(s) with status dead" in listed.stdout, listed
+    assert "using the running `cstar-bridge dev`" in listed.stderr
     started = dev.stop(signal.SIGINT)
-    assert_all_stopped(dev, started, redis_port)
+    assert_all_stopped(dev, started, None)
+    import redis
+
+    assert redis.Redis.from_url(redis_url).ping()
 
 
 def test_dev_without_sandbox_refuses_a_config_that_cannot_reach_the_api(dev_runs, tmp_path):
