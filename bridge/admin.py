@@ -16,7 +16,9 @@ from bridge.errors import (AdminAuthRequired, BodyUnreadable, EventNotFound, Pay
                            ServiceUnavailable)
 from bridge.event_detail import event_detail
 from bridge.events_query import find_events, parse_query
-from bridge.schemas import ReplaySelectionSchema
+from bridge.console.overview import rules_overview
+from bridge.console.trial import evaluation_event, try_rules
+from bridge.schemas import ReplaySelectionSchema, TryRulesSchema
 from bridge.state import BridgeState
 from bridge.verify.base import constant_time_equal
 from workers.replay import dead_event_ids, replay
@@ -30,7 +32,9 @@ class EventIdConverter(BaseConverter):
     regex = r"evt_[0-9a-f]{1,64}"
 
 
-bp.record_once(lambda s: s.app.url_map.converters.setdefault("event_id", EventIdConverter))
+@bp.record_once
+def _converters(setup: Any) -> None:
+    setup.app.url_map.converters.setdefault("event_id", EventIdConverter)
 
 
 def _state() -> BridgeState:
@@ -100,6 +104,38 @@ def replay_dead() -> Any:
     _require_admin()
     state = _state()
     return envelope.ok(replay(state.store, state.enqueue, dead_event_ids(state.store)))
+
+
+@bp.get("/rules")
+def rules_info() -> Any:
+    """The loaded rule files, fingerprint, lint status and per-rule matches over recent events."""
+    _require_admin()
+    state = _state()
+    return envelope.ok(rules_overview(state.config, state.store))
+
+
+@bp.post("/rules/try")
+def rules_try() -> Any:
+    """Edited rules on one event and on the last N stored events; pure evaluation, nothing is sent."""
+    _require_admin()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BodyUnreadable('send a JSON object: {"edits": {"<rule file>": "<yaml>"}, "eventId": …, "last": N}')
+    try:
+        args = TryRulesSchema().load(body)
+    except ValidationError as exc:
+        raise PayloadInvalid.from_messages(exc.messages) from None
+    state = _state()
+    event = None
+    if args["eventId"]:
+        stored = state.store.load(args["eventId"])
+        if stored is None:
+            raise EventNotFound(f"no event {args['eventId']!r}")
+        event = evaluation_event(stored)
+    elif args["event"] is not None:
+        event = evaluation_event(args["event"] if "data" in args["event"] else {"data": args["event"]})
+    return envelope.ok(try_rules(state.config.rule_paths(), state.store, edits=args["edits"], event=event,
+                                 last=args["last"]))
 
 
 @bp.get("/healthz")

@@ -106,7 +106,8 @@ def _register_errors(app: Flask) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
         type_ = "not_found_error" if status == 404 else "invalid_request_error"
         g.error_code = code
-        allow = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+        methods = getattr(exc, "valid_methods", None)
+        allow = {"Allow": ", ".join(methods)} if methods else None
         return envelope.error(status, type_, code, exc.description or exc.name, headers=allow)
 
     @app.errorhandler(Exception)

@@ -87,16 +87,17 @@ _SHOWN_FIELDS = ("tags", "metadata", "notes", "status", "sentiment", "name")
 def change_rows(step: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per field a step sent: the value before (when the customer was read) and after the write
     (metadata merges, null removing a key, as the API does)."""
-    change = step.get("change") if isinstance(step.get("change"), Mapping) else {}
-    body = change.get("update") or change.get("create") or {}
-    before = step.get("before") if isinstance(step.get("before"), Mapping) else None
+    change: Mapping[str, Any] = step["change"] if isinstance(step.get("change"), Mapping) else {}
+    body: Mapping[str, Any] = change.get("update") or change.get("create") or {}
+    before: Mapping[str, Any] | None = step["before"] if isinstance(step.get("before"), Mapping) else None
     rows = []
     for name in (f for f in _SHOWN_FIELDS if f in body):
         after = body[name]
         known = before is not None and name in before
+        was = before.get(name) if before is not None else None
         if name == "metadata" and isinstance(after, Mapping):
-            base = dict(before[name]) if known and isinstance(before[name], Mapping) else {}
+            base = dict(was) if known and isinstance(was, Mapping) else {}
             if known or change.get("create") is not None:
                 after = {k: v for k, v in {**base, **after}.items() if v is not None}
-        rows.append({"field": name, "known": known, "before": before[name] if known else None, "after": after})
+        rows.append({"field": name, "known": known, "before": was, "after": after})
     return rows

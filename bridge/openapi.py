@@ -16,7 +16,7 @@ from marshmallow import Schema, fields, validate
 
 from bridge import errors
 from bridge.events_query import STATUSES, EventQuerySchema
-from bridge.schemas import ReplaySelectionSchema
+from bridge.schemas import ReplaySelectionSchema, TryRulesSchema
 
 bp = Blueprint("openapi", __name__)
 
@@ -129,7 +129,7 @@ def _err(description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
 
 
-_ADMIN = [{"adminToken": []}]
+_ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
 _ADMIN_ERRORS = {"401": _err("no or wrong admin token (or the admin API is disabled)"),
                  "default": _err("any other error, in the same envelope")}
 
@@ -155,8 +155,9 @@ def build_spec() -> dict[str, Any]:
     _envelope(spec, "ReplayManyEnvelope", {"type": "object", "additionalProperties": {"type": "string"},
                                            "description": "event id -> replayed | not replayable (…) | not found"})
     _envelope(spec, "HealthEnvelope", {"$ref": ref + "Health"})
+    _envelope(spec, "ObjectEnvelope", {"type": "object"})
 
-    any_body = {"schema": {}}
+    any_body: dict[str, Any] = {"schema": {}}
     spec.path("/hooks/{source}", operations={"post": {
         "summary": "Deliver a webhook event", "operationId": "receiveHook",
         "description": "Verified by the source's scheme, parsed by content type, adapted, validated, "
@@ -207,6 +208,17 @@ def build_spec() -> dict[str, Any]:
     spec.path("/events/replay-dead", operations={"post": {
         "summary": "Replay every dead letter", "operationId": "replayDead", "security": _ADMIN,
         "responses": {"200": _ok("ReplayManyEnvelope", "per event: replayed, or why not"), **_ADMIN_ERRORS}}})
+    spec.path("/rules", operations={"get": {
+        "summary": "The loaded rules: files, fingerprint, lint status, matches over recent events",
+        "operationId": "rulesOverview", "security": _ADMIN,
+        "responses": {"200": _ok("ObjectEnvelope", "the overview"), **_ADMIN_ERRORS}}})
+    spec.path("/rules/try", operations={"post": {
+        "summary": "Try edited rules on an event and on the last N stored events (nothing is sent)",
+        "operationId": "tryRules", "security": _ADMIN,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": TryRulesSchema}}},
+        "responses": {"200": _ok("ObjectEnvelope", "diagnostics, or the trace, change and comparison"),
+                      "400": _err("the body is not a JSON object"), "404": _err("no such stored event"),
+                      "422": _err("the body does not fit the schema"), **_ADMIN_ERRORS}}})
     spec.path("/healthz", operations={"get": {
         "summary": "Liveness", "operationId": "healthz",
         "responses": {"200": _ok("HealthEnvelope", "the process answers"), "default": _err("error")}}})

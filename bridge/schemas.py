@@ -41,3 +41,20 @@ class ReplaySelectionSchema(Schema):
 
     eventIds = fields.List(fields.String(validate=validate.Length(min=1, max=100)), required=True,
                            validate=validate.Length(min=1, max=1000))
+
+
+class TryRulesSchema(Schema):
+    """`POST /rules/try`: edited rule files tried on one event and on the last N stored events."""
+
+    class Meta:
+        unknown = RAISE
+
+    edits = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=1024)),
+                        values=fields.String(validate=validate.Length(max=1024 * 1024)), load_default=dict,
+                        metadata={"description": "rule file name (as loaded) -> its edited YAML text"})
+    eventId = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
+                            metadata={"description": "a stored event to evaluate"})
+    event = fields.Dict(keys=fields.String(), load_default=None,
+                        metadata={"description": "or an event {source, type, data} (or a bare payload)"})
+    last = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=1000),
+                          metadata={"description": "compare old and new rules on this many stored events"})

@@ -50,8 +50,10 @@ def list_cmd(config_path: str | None, status: str, limit: int, as_json: bool) ->
 @click.argument("event_id")
 def show_cmd(config_path: str | None, event_id: str) -> None:
     """Everything stored about one event: status, matched rules, trace, changes, API calls."""
-    _, store = _store(config_path)
-    ev = store.load(event_id)
+    from bridge.event_detail import event_detail
+
+    cfg, store = _store(config_path)
+    ev = event_detail(store, cfg, event_id)
     if ev is None:
         raise click.ClickException(f"no event {event_id} (unknown, or expired)")
     click.echo(json.dumps(ev, indent=2, default=str))

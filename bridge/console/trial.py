@@ -24,7 +24,7 @@ MAX_SHOWN = 50         # differing events listed in full
 def rule_sources(paths: Sequence[Path], edits: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(file name, text) of the loaded rule files, with `edits` (file name -> text) in place."""
     edits = dict(edits or {})
-    sources = [(str(p), edits.pop(str(p), None) or p.read_text(encoding="utf-8")) for p in paths]
+    sources = [(str(p), edits.pop(str(p), "") or p.read_text(encoding="utf-8")) for p in paths]
     sources += sorted(edits.items())  # a new file, tried alongside the loaded ones
     return sources
 

@@ -124,6 +124,12 @@ def test_operator_finds_an_event_replays_a_dead_letter_and_tries_a_rule(make_sta
         assert text(page.locator(f"[data-watch='{dead}']")) == "done"
         assert stack.customer("dead@console.test")["notes"].count("will fail") == 1
 
+        # the rules: fingerprint, lint status, matches over the recent events
+        page.click("text=Rules")
+        assert text(page.locator("#lint")) == "ok" and len(text(page.locator("#fingerprint"))) == 64
+        lead_matches = int(text(page.locator("#rules tr[data-rule='lead'] td.num")))
+        assert lead_matches >= 2 + len(others)
+
         # try a change: an extra tag in the edited rules, on Ada's event and on the stored events
         before = stack.customer("ada@console.test")
         page.goto(f"{url}/console/events/{again}")

@@ -52,3 +52,33 @@ def test_events_are_listed_newest_first_and_filtered(make_stack):
     assert future == []
     row = by_source[0]
     assert row["email"] == "Q0@query.test" and row["status"] == "queued" and row["api_calls"] == 0
+
+
+def test_replay_a_selection_through_the_api(make_stack):
+    stack = make_stack()
+    eid = stack.accepted_id(stack.post(body={"email": "sel@query.test"}))
+    ok = stack.http.post("/events/replay", json={"eventIds": [eid, "evt_0"]}, headers=AUTH)
+    assert ok.status_code == 200
+    assert ok.get_json()["data"] == {eid: "not replayable (status queued)", "evt_0": "not found"}
+    bad = stack.http.post("/events/replay", json={"eventIds": []}, headers=AUTH)
+    assert bad.status_code == 422 and "eventIds" in bad.get_json()["error"]["fields"]
+    assert stack.http.post("/events/replay", data="x", headers=AUTH).status_code == 400
+
+
+def test_rules_overview_and_try_through_the_api(make_stack):
+    stack = make_stack()
+    eid = stack.accepted_id(stack.post(body={"email": "try@query.test"}))
+    overview = stack.http.get("/rules", headers=AUTH).get_json()["data"]
+    assert overview["valid"] and overview["fingerprint"] and [r["id"] for r in overview["rules"]][:1] == ["lead"]
+    path = overview["files"][0]["path"]
+    text = open(path).read().replace("add_tags: [lead]", "add_tags: [lead, api-tried]")
+    out = stack.http.post("/rules/try", json={"edits": {path: text}, "eventId": eid, "last": 10},
+                          headers=AUTH).get_json()["data"]
+    assert out["valid"] and out["result"]["matched"][0] == "lead"
+    assert "api-tried" in out["result"]["plans"][0]["add_tags"]
+    assert out["comparison"]["evaluated"] >= 1 and out["comparison"]["differ"] >= 1
+    broken = stack.http.post("/rules/try", json={"edits": {path: "version: 1\nrules: [{id: x}]\n"}},
+                             headers=AUTH).get_json()["data"]
+    assert not broken["valid"] and broken["diagnostics"]
+    assert stack.http.post("/rules/try", json={"last": -1}, headers=AUTH).status_code == 422
+    assert stack.http.post("/rules/try", json={"eventId": "evt_0"}, headers=AUTH).status_code == 404
