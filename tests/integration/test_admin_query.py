@@ -80,5 +80,8 @@ def test_rules_overview_and_try_through_the_api(make_stack):
     broken = stack.http.post("/rules/try", json={"edits": {path: "version: 1\nrules: [{id: x}]\n"}},
                              headers=AUTH).get_json()["data"]
     assert not broken["valid"] and broken["diagnostics"]
+    pasted = stack.http.post("/rules/try", json={"event": {"source": "forms", "data": {"email": "p@query.test"}}},
+                             headers=AUTH).get_json()["data"]
+    assert pasted["result"]["matched"] == ["lead", "form-details"] and pasted["event"]["id"] == "pasted"
     assert stack.http.post("/rules/try", json={"last": -1}, headers=AUTH).status_code == 422
     assert stack.http.post("/rules/try", json={"eventId": "evt_0"}, headers=AUTH).status_code == 404
