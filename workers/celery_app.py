@@ -8,11 +8,15 @@ unfinished.
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 
 from workers.config import Config
 from workers.errors import ConfigError
 from workers.timing import max_countdown
+
+log = logging.getLogger("cstar_bridge.worker")
 
 
 def check_timing(config: Config) -> None:
@@ -28,6 +32,25 @@ def check_timing(config: Config) -> None:
                           f"keep it below {max_countdown(config):.0f} s or raise worker.visibility_timeout")
     if w.lock_lease <= config.cstar.connect_timeout + config.cstar.read_timeout:
         raise ConfigError("worker.lock_lease must be well above the API timeouts (connect + read)")
+    if w.heartbeat_ttl < 3 * w.heartbeat_interval:
+        raise ConfigError(f"worker.heartbeat_ttl ({w.heartbeat_ttl} s) must be at least three heartbeat "
+                          f"intervals ({3 * w.heartbeat_interval} s), or a busy worker would be taken for dead")
+    worst = worst_case_hold(config)
+    if not w.lock_renewal and w.lock_lease < worst:
+        # Only the negative control of the lease test runs like this: say loudly that it is unsafe.
+        log.warning("worker.lock_renewal is off and worker.lock_lease (%s s) is shorter than the longest a "
+                    "holder may keep a customer (%.0f s): concurrent events can lose tags", w.lock_lease, worst)
+
+
+def worst_case_hold(config: Config) -> float:
+    """The longest one event may hold a customer's lock: every write of a drained burst (a GET and a
+    PATCH each) waiting the limiter's longest sleep and the API's timeouts. The lease is renewed every
+    third of itself while held, so it needs to cover only a pause, not this; without renewal it would."""
+    from workers.pipeline import _DRAIN_ROUNDS
+    from workers.ratelimit import SharedRateLimiter
+
+    per_call = SharedRateLimiter.max_sleep + config.cstar.connect_timeout + config.cstar.read_timeout
+    return 2 * _DRAIN_ROUNDS * per_call
 
 
 def create_celery(config: Config) -> Celery:

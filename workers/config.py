@@ -91,8 +91,14 @@ class WorkerConfig:
     rate_limit_deadline: int = 3600
     lock_lease: int = 60
     max_deliveries: int = 6
+    # The age sweep, last resort for an event no message carries any more (workers.reconciler).
     reconcile_interval: int = 60
     reconcile_after: int = 300
+    # Liveness (workers.liveness): every worker and pool process refreshes a heartbeat each
+    # `heartbeat_interval` s that expires after `heartbeat_ttl` s; a reconciler round runs each
+    # `heartbeat_interval` s, so a dead worker's events run again within ttl + interval + a task.
+    heartbeat_interval: float = 2.0
+    heartbeat_ttl: float = 10.0
     soft_shutdown_timeout: float = 30.0
     # A pool process whose peak RSS passes this is replaced after its current task (Celery's
     # worker_max_memory_per_child): a guard against a leak in a library, not a limit a healthy
@@ -105,6 +111,8 @@ class WorkerConfig:
     # fails with its protection off). Never turn them off in production.
     customer_locks: bool = True
     reconciler: bool = True
+    liveness: bool = True
+    lock_renewal: bool = True
     # Park plans for a busy customer and apply them with the lock holder's write (workers.coalesce).
     coalesce: bool = True
     note_markers: bool = True
@@ -219,12 +227,16 @@ class _WorkerSchema(Schema):
     max_deliveries = fields.Integer(validate=validate.Range(min=1))
     reconcile_interval = fields.Integer(validate=validate.Range(min=1))
     reconcile_after = fields.Integer(validate=validate.Range(min=1))
+    heartbeat_interval = fields.Float(validate=validate.Range(min=0.1))
+    heartbeat_ttl = fields.Float(validate=validate.Range(min=0.5))
     soft_shutdown_timeout = fields.Float(validate=validate.Range(min=0))
     max_memory_per_child_mib = fields.Integer(validate=validate.Range(min=0))
     verify_tags = fields.Boolean()
     customer_locks = fields.Boolean()
     coalesce = fields.Boolean()
     reconciler = fields.Boolean()
+    liveness = fields.Boolean()
+    lock_renewal = fields.Boolean()
     note_markers = fields.Boolean()
 
 

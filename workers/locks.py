@@ -3,32 +3,65 @@ read-modify-write one customer at the same time.
 
 A redis-py lock with a lease well above the HTTP timeouts. When the lock is busy we wait briefly,
 then give up with `CustomerBusy` so the task is rescheduled instead of blocking a worker.
+
+A holder may keep a customer for many writes (a burst of parked plans, each write waiting for the
+rate limiter), longer than any fixed lease. So while a lock is held a watchdog thread renews its
+lease every third of it, and every write is fenced: before a POST/PATCH/DELETE the process checks in
+Redis that it still holds every lock it took (`fence`); a holder that lost one (a pause longer than
+the lease) raises `LockLost` and writes nothing more — its event is retried and reads fresh state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from typing import Iterator
+import logging
+import os
+import threading
+import uuid
+from typing import Callable, Iterator
 
 import redis
 from redis.lock import Lock
 
 from workers.errors import BridgeError
 
+log = logging.getLogger("cstar_bridge.locks")
+
+
+_BREAK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class CustomerBusy(BridgeError):
     """Another worker holds this customer's lock; try again shortly."""
 
 
+class LockLost(CustomerBusy):
+    """This process's lease on a customer ended while it held it: it must not write; retry the event."""
+
+
 class CustomerLocks:
     def __init__(self, client: redis.Redis, *, prefix: str, lease: int = 60, wait: float = 2.0,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, renew: bool = True) -> None:
         self.client = client
         self.prefix = prefix
         self.lease = lease
         self.wait = wait
         self.enabled = enabled
+        self.renew = renew   # watchdog + fence; off only for the negative control of the lease test
+        self._held: dict[str, Lock] = {}
+        self._lost: set[str] = set()
+        self._mutex = threading.Lock()
+        self._watchdog_pid = 0
+        self._wake = threading.Event()
+        # Liveness (workers.liveness): the token names the holding process, so a lock left by a
+        # process that died (its heartbeat expired) is broken at once instead of after its lease.
+        self.owner = ""
+        self.owner_alive: Callable[[str], bool] | None = None
+        self._break = client.register_script(_BREAK)
 
     def name(self, customer_key: str) -> str:
         return f"{self.prefix}lock:cust:{hashlib.sha1(customer_key.encode()).hexdigest()}"
@@ -47,12 +80,72 @@ class CustomerLocks:
         if not self.enabled:  # only for the negative controls of the concurrency tests
             yield None
             return
-        lock = Lock(self.client, self.name(customer_key), timeout=self.lease, blocking=True,
+        name = self.name(customer_key)
+        lock = Lock(self.client, name, timeout=self.lease, blocking=True,
                     blocking_timeout=self.wait if wait is None else wait, thread_local=False)
-        if not lock.acquire():
+        token = f"{self.owner}#{uuid.uuid4().hex}".encode() if self.owner else None
+        if not lock.acquire(token=token) and not (self._break_if_dead(name) and lock.acquire(token=token)):
             raise CustomerBusy(f"customer {customer_key!r} is being updated by another worker")
+        if self.renew:
+            self._start_watchdog()
+            with self._mutex:
+                self._held[name] = lock
+                self._lost.discard(name)
         try:
             yield lock
         finally:
+            with self._mutex:
+                self._held.pop(name, None)
+                self._lost.discard(name)
             with contextlib.suppress(redis.exceptions.LockError):
                 lock.release()
+
+    def _break_if_dead(self, name: str) -> bool:
+        """Delete the lock if the process holding it has no heartbeat any more; True if it was broken."""
+        if self.owner_alive is None:
+            return False
+        value = self.client.get(name)
+        holder = value.decode(errors="replace").split("#", 1)[0] if value and b"#" in value else ""
+        if not holder or self.owner_alive(holder):
+            return False
+        if self._break(keys=[name], args=[value]):
+            log.warning("broke the lock %s left by %s, which is dead", name, holder)
+        return True
+
+    def fence(self) -> None:
+        """Raise LockLost unless this process still holds every customer lock it took (one MGET)."""
+        if not (self.enabled and self.renew):
+            return
+        with self._mutex:
+            held = list(self._held.items())
+            lost = set(self._lost)
+        if not held:
+            return
+        tokens = self.client.mget([name for name, _ in held])
+        for (name, lock), token in zip(held, tokens):
+            if name in lost or token is None or token != lock.local.token:
+                raise LockLost(f"the lease on {name} ended while this worker held it; nothing more is written")
+
+    # the watchdog ---------------------------------------------------------------------------------
+    def _start_watchdog(self) -> None:
+        if self._watchdog_pid == os.getpid():
+            return
+        self._watchdog_pid = os.getpid()  # one thread per process (a forked child starts its own)
+        threading.Thread(target=self._watch, name="cstar-lock-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        period = max(0.2, self.lease / 3.0)
+        while True:
+            self._wake.wait(period)
+            with self._mutex:
+                held = list(self._held.items())
+            for name, lock in held:
+                try:
+                    lock.reacquire()   # the lease starts again, if the token is still ours
+                except redis.exceptions.LockNotOwnedError:
+                    log.warning("lost the lock %s while holding it (paused past its %s s lease)", name, self.lease)
+                    with self._mutex:
+                        if name in self._held:
+                            self._lost.add(name)
+                except Exception:  # Redis away: try again next period; the fence stops a stale write
+                    log.warning("could not renew lock %s", name, exc_info=True)

@@ -1,10 +1,19 @@
-"""Re-enqueue events the ledger says are accepted but unfinished after a while.
+"""Bring back what Celery on Redis can strand: a dead worker's events within seconds, anything else late.
 
-Celery on Redis can lose a task (a worker killed between BRPOP and the unacked bookkeeping, a
-retry that failed to publish, a restore racing a restart). The ledger (`pending` zset) is written by
-the ingress before it enqueues, so this loop closes every such window. It runs in each worker's
-main process; a short Redis lock makes one worker do each round. Re-enqueueing an event that is
-merely slow is harmless: completion records and note markers make a second run apply nothing twice.
+Two rounds run from a thread in each worker's main process; a short Redis lock makes one worker do
+each round at a time:
+
+- the liveness round, every `heartbeat_interval` s (workers.liveness): a worker whose heartbeat has
+  expired is dead — its delivered-but-unacknowledged messages go back to the head of the queue and
+  its `processing` events back to `queued`. Nothing a live worker holds, nothing waiting in the
+  queue, is touched.
+- the age sweep, every `reconcile_interval` s, the last resort: a ledger entry whose time to look
+  again has come (`reconcile_after` s after its last step) and that no message carries any more —
+  not on the queue, not delivered to anyone — is enqueued again. This closes the windows liveness
+  cannot see (a worker killed between BRPOP and kombu's bookkeeping, a retry that failed to publish).
+
+Re-enqueueing an event that is merely slow is harmless: completion records and note markers make a
+second run apply nothing twice. It is only wasteful, which is why both rounds look before they push.
 """
 
 from __future__ import annotations
@@ -12,60 +21,150 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_ready, worker_shutdown
+from celery.worker.request import Request
 
+from workers import liveness
 from workers.config import Config
 from workers.store import TERMINAL, EventStore
 
 log = logging.getLogger("cstar_bridge.reconciler")
 
+InFlight = Callable[[], "set[str] | None"]
 
-def reconcile_once(store: EventStore, enqueue: Any, *, after: float, now: float | None = None) -> int:
-    """Re-enqueue due, unfinished ledger entries; drop finished ones. Returns how many were sent."""
+
+def reconcile_once(store: EventStore, enqueue: Any, *, after: float, now: float | None = None,
+                   in_flight: InFlight | None = None) -> int:
+    """The age sweep: re-enqueue due, unfinished ledger entries that no message carries; drop finished
+    ones; look again `after` s later at the rest. `in_flight` gives the event ids on the queue or
+    delivered (None: unknown this round, so nothing is re-enqueued). Returns how many were sent."""
     now = time.time() if now is None else now
     sent = 0
-    for event_id in store.due(now - after):
+    flying: set[str] | None = None
+    checked = False
+    for event_id in store.due(now):
         ev = store.load(event_id)
         if ev is None or ev.get("status") in TERMINAL:
             store.r.zrem(store.pending_key, event_id)
             continue
+        if in_flight is not None and not checked:
+            flying, checked = in_flight(), True
+            if flying is None:
+                log.info("age sweep: the queue is too long to read this round; waiting events left alone")
+        if in_flight is not None and (flying is None or event_id in flying):
+            store.touch_pending(event_id, now + after)   # on the queue or delivered: it will run
+            continue
         enqueue(event_id)
-        store.touch_pending(event_id, now)
+        store.touch_pending(event_id, now + after)
         sent += 1
     if sent:
-        log.warning("reconciler re-enqueued %d unfinished event(s)", sent)
+        log.warning("age sweep re-enqueued %d unfinished event(s) that no message carried", sent)
     return sent
 
 
+# --- the worker's side: which messages this worker holds ------------------------------------------
+
+_held: liveness.HeldTags | None = None
+
+
+def _track(tag: Any, *, add: bool) -> None:
+    if _held is None or tag is None:
+        return
+    try:
+        (_held.add if add else _held.remove)(str(tag))
+    except Exception:  # Redis away: a missing record only delays recovery to the age sweep
+        log.warning("could not record delivery tag %s", tag, exc_info=True)
+
+
+class TrackedRequest(Request):
+    """Celery's task request, recording in Redis which messages this worker holds until it acks them."""
+
+    def __init__(self, message: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(message, *args, **kwargs)
+        _track(getattr(message, "delivery_tag", None), add=True)
+
+    def acknowledge(self) -> None:
+        super().acknowledge()
+        _track(getattr(self.message, "delivery_tag", None), add=False)
+
+    def reject(self, requeue: bool = False) -> None:
+        super().reject(requeue=requeue)
+        _track(getattr(self.message, "delivery_tag", None), add=False)
+
+
+# --- wiring ----------------------------------------------------------------------------------------
+
 def install(app: Celery, config: Config) -> None:
-    """Start the reconciler loop when a worker is ready; stop it on shutdown."""
-    if not config.worker.reconciler:
+    """Start heartbeats and the reconciler rounds in a worker; stop them on shutdown."""
+    w = config.worker
+    if not (w.reconciler or w.liveness):
         return
     stop = threading.Event()
+    beat: list[liveness.Heartbeat] = []
+
+    def ours(sender: Any) -> bool:
+        return sender is None or getattr(sender, "app", app) is app
+
+    def on_init(sender: Any = None, **_: Any) -> None:
+        global _held
+        if not ours(sender) or not w.liveness:
+            return
+        from workers.runtime import redis_client
+
+        r = redis_client(config.redis_url)
+        ident = liveness.new_main_id()
+        _held = liveness.HeldTags(r, config.key_prefix)
+        beat.append(liveness.Heartbeat(r, liveness.Keys(config.key_prefix), ident, w.heartbeat_interval,
+                                       w.heartbeat_ttl, register=True).start())
 
     def loop() -> None:
+        from workers.enqueue import TaskMessages
         from workers.runtime import make_store, redis_client
         from workers.tasks import PROCESS_EVENT
 
         r = redis_client(config.redis_url)
         store = make_store(config, r)
-        interval = config.worker.reconcile_interval
+        same_redis = config.effective_broker_url == config.redis_url
+        messages = TaskMessages(app, config.queue)
+
+        def push_front(eid: str) -> None:
+            """Next in line: a dead worker's event should not wait behind a backlog."""
+            if same_redis:
+                r.rpush(config.queue, messages.build(eid))
+            else:
+                app.send_task(PROCESS_EVENT, args=[eid])
+
+        reaper = liveness.Reaper(r, prefix=config.key_prefix, queue=config.queue,
+                                 look_again_after=w.reconcile_after, push_front=push_front)
+        in_flight = (lambda: liveness.in_flight_event_ids(r, config.queue)) if same_redis else None
+        interval = w.heartbeat_interval if w.liveness else w.reconcile_interval
+        next_sweep = 0.0
         while not stop.is_set():
             try:
-                if r.set(f"{config.key_prefix}reconciler", "1", nx=True, ex=max(1, interval - 1)):
-                    reconcile_once(store, lambda eid: app.send_task(PROCESS_EVENT, args=[eid]),
-                                   after=config.worker.reconcile_after)
+                if w.liveness and r.set(f"{config.key_prefix}reconciler:live", "1", nx=True,
+                                        px=max(100, int(interval * 900))):
+                    reaper.round()
+                if w.reconciler and time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + w.reconcile_interval
+                    if r.set(f"{config.key_prefix}reconciler", "1", nx=True, ex=max(1, w.reconcile_interval - 1)):
+                        reconcile_once(store, lambda eid: app.send_task(PROCESS_EVENT, args=[eid]),
+                                       after=w.reconcile_after, in_flight=in_flight)
             except Exception:  # Redis down: try again next round, never die
                 log.exception("reconciler round failed")
             stop.wait(interval)
 
     def on_ready(sender: Any = None, **_: Any) -> None:
-        if sender is not None and getattr(sender, "app", app) is not app:
-            return
-        threading.Thread(target=loop, name="cstar-reconciler", daemon=True).start()
+        if ours(sender):
+            threading.Thread(target=loop, name="cstar-reconciler", daemon=True).start()
 
+    def on_shutdown(sender: Any = None, **_: Any) -> None:
+        stop.set()
+        for hb in beat:
+            hb.stop(forget=False)   # kombu restores what we held; the heartbeat simply runs out
+
+    worker_init.connect(on_init, weak=False)
     worker_ready.connect(on_ready, weak=False)
-    worker_shutdown.connect(lambda **_: stop.set(), weak=False)
+    worker_shutdown.connect(on_shutdown, weak=False)

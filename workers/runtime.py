@@ -16,6 +16,7 @@ from workers.client import CallRecord, CstarClient
 from workers.coalesce import Inbox
 from workers.config import Config
 from workers.executor import CustomerIds
+from workers.liveness import start_process_heartbeat
 from workers.locks import CustomerLocks
 from workers.ratelimit import SharedRateLimiter
 from workers.store import EventStore
@@ -29,7 +30,7 @@ def redis_client(url: str) -> redis.Redis:
 
 def make_store(config: Config, client: redis.Redis) -> EventStore:
     return EventStore(client, prefix=config.key_prefix, idempotency_ttl=config.idempotency_ttl,
-                      event_ttl=config.event_ttl)
+                      event_ttl=config.event_ttl, look_again_after=config.worker.reconcile_after)
 
 
 @dataclass
@@ -46,6 +47,12 @@ class WorkerContext:
     coalesce: bool = True
     inbox: Any = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def before_request(self, method: str, path: str) -> None:
+        """Wait for a rate-limit slot; a write must still hold its customers' locks (fencing)."""
+        self.limiter.before_request(method, path)
+        if method != "GET":
+            self.locks.fence()
 
     def on_response(self, record: CallRecord) -> None:
         """Count every API call of the current event; a 429 cools every process down."""
@@ -65,15 +72,19 @@ def build_context(config: Config) -> WorkerContext:
         client=None,  # type: ignore[arg-type]  # set below: its hooks need the context
         limiter=limiter,
         locks=CustomerLocks(r, prefix=config.key_prefix, lease=config.worker.lock_lease,
-                            enabled=config.worker.customer_locks),
+                            enabled=config.worker.customer_locks, renew=config.worker.lock_renewal),
         ids=CustomerIds(r, prefix=config.key_prefix, team=team),
         ruleset=load_ruleset(config.rule_paths()),
         verify_tags=config.worker.verify_tags,
         coalesce=config.worker.coalesce and config.worker.customer_locks,
         inbox=Inbox(r, prefix=config.key_prefix),
     )
-    ctx.client = CstarClient.from_config(config.cstar, before_request=limiter.before_request,
+    ctx.client = CstarClient.from_config(config.cstar, before_request=ctx.before_request,
                                          on_response=ctx.on_response)
+    if config.worker.liveness:
+        ctx.store.owner = ctx.locks.owner = start_process_heartbeat(
+            r, config.key_prefix, config.worker.heartbeat_interval, config.worker.heartbeat_ttl)
+        ctx.locks.owner_alive = lambda owner: bool(r.exists(f"{config.key_prefix}hb:{owner}"))
     return ctx
 
 

@@ -7,10 +7,13 @@ Keys (all under `Config.key_prefix`, default `cb:`):
     pending                       zset: event id -> when to look again  the ledger the reconciler scans
     dead                          stream: event_id, reason, error, …    the dead letters
     cid:<team>:<email>            customer id                           email -> id cache
+    owned:<worker id>             set of event ids                      what a worker is processing (liveness)
 
 The ingress claims the key and stores the event in ONE round trip (a Lua script), so an event that
-was answered 2xx is always in the ledger; the reconciler re-enqueues anything in `pending` whose
-time has come and that is not finished, which closes every window in which Celery could lose it.
+was answered 2xx is always in the ledger. A ledger score is the time at which the reconciler may
+look at the event again (`look_again_after` seconds after its last step); the reconciler re-enqueues
+an unfinished event whose time has come and that no message carries any more, which closes every
+window in which Celery could lose it. A processing event records its `owner` (workers.liveness).
 """
 
 from __future__ import annotations
@@ -87,11 +90,14 @@ class EventStore:
     """Events, the pending ledger and dead letters, in one Redis."""
 
     def __init__(self, client: redis.Redis, *, prefix: str = "cb:", idempotency_ttl: int = 7 * 86400,
-                 event_ttl: int = 30 * 86400) -> None:
+                 event_ttl: int = 30 * 86400, look_again_after: float = 300.0) -> None:
         self.r = client
         self.prefix = prefix
         self.idempotency_ttl = idempotency_ttl
         self.event_ttl = event_ttl
+        self.look_again_after = look_again_after
+        # The pool process using this store, recorded as a processing event's owner ("" outside a worker).
+        self.owner = ""
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._mark_queued = client.register_script(_MARK_QUEUED)
@@ -121,7 +127,8 @@ class EventStore:
         now = time.time()
         res = self._claim(
             keys=[self.idem_key(source, key), self.event_key(event_id), self.pending_key, queue or self.pending_key],
-            args=[event_id, fp, self.idempotency_ttl, self.event_ttl, repr(now) if pending else "",
+            args=[event_id, fp, self.idempotency_ttl, self.event_ttl,
+                  repr(now + self.look_again_after) if pending else "",
                   f"{self.prefix}event:", message, *fields],
         )
         new, eid, efp, status = int(res[0]), _s(res[1]), _s(res[2]), _s(res[3])
@@ -163,17 +170,31 @@ class EventStore:
         enc["updated_at"] = _now_iso()
         self.r.hset(self.event_key(event_id), mapping=enc)
 
+    def owned_key(self, owner: str) -> str:
+        return f"{self.prefix}owned:{owner.split('/', 1)[0]}"
+
     def start_attempt(self, event_id: str, attempt: int, look_again_at: float, **fields: Any) -> int:
-        """Count this delivery of the attempt (the poison guard) and set `fields`, in one round trip;
-        the reconciler leaves the event alone until `look_again_at`. Returns the delivery count."""
+        """Count this delivery of the attempt (the poison guard), set `fields` and record this process
+        as the owner, in one round trip; the age sweep leaves the event alone until `look_again_at`.
+        Returns the delivery count."""
         enc = _encode(fields)
         enc["updated_at"] = _now_iso()
+        if self.owner:
+            enc["owner"] = self.owner
         pipe = self.r.pipeline(transaction=True)
         pipe.hincrby(self.event_key(event_id), f"deliveries:{attempt}", 1)
         pipe.hset(self.event_key(event_id), mapping=enc)
         pipe.zadd(self.pending_key, {event_id: look_again_at})
-        deliveries, _, _ = pipe.execute()
+        if self.owner:
+            pipe.sadd(self.owned_key(self.owner), event_id)
+        deliveries = pipe.execute()[0]
         return int(deliveries)
+
+    def _disown(self, pipe: Any, event_id: str) -> None:
+        """This process no longer processes the event (same round trip as the step that ends it)."""
+        if self.owner:
+            pipe.hdel(self.event_key(event_id), "owner")
+            pipe.srem(self.owned_key(self.owner), event_id)
 
     def record_step(self, event_id: str, customer_key: str, result: Mapping[str, Any]) -> None:
         """Completion record of one customer's change: a redelivered task will not apply it again."""
@@ -186,6 +207,7 @@ class EventStore:
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.event_key(event_id), mapping=enc)
         pipe.zrem(self.pending_key, event_id)
+        self._disown(pipe, event_id)
         pipe.execute()
 
     def reschedule(self, event_id: str, at: float, **fields: Any) -> None:
@@ -195,11 +217,12 @@ class EventStore:
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.event_key(event_id), mapping=enc)
         pipe.zadd(self.pending_key, {event_id: at})
+        self._disown(pipe, event_id)
         pipe.execute()
 
-    def due(self, older_than: float, limit: int = 500) -> list[str]:
-        """Ledger entries whose time to look again is before `older_than`."""
-        return [_s(x) for x in self.r.zrangebyscore(self.pending_key, "-inf", older_than, start=0, num=limit)]
+    def due(self, now: float, limit: int = 500) -> list[str]:
+        """Ledger entries whose time to look again has come (the score is that time, nothing is added)."""
+        return [_s(x) for x in self.r.zrangebyscore(self.pending_key, "-inf", now, start=0, num=limit)]
 
     def touch_pending(self, event_id: str, at: float) -> None:
         self.r.zadd(self.pending_key, {event_id: at}, xx=True)
@@ -218,6 +241,7 @@ class EventStore:
         pipe.hset(self.event_key(event_id), mapping=enc)
         pipe.persist(self.event_key(event_id))  # a dead letter must not expire before someone looks
         pipe.zrem(self.pending_key, event_id)
+        self._disown(pipe, event_id)
         pipe.xadd(self.dead_key, {"event_id": event_id, "reason": reason,
                                    "error": json.dumps(error, default=str), "attempts": str(attempts),
                                    "at": _now_iso()})
@@ -232,21 +256,32 @@ class EventStore:
         return out
 
     def prepare_replay(self, event_id: str) -> bool:
-        """Put a dead or failed event back on the ledger for another run; False if it is not replayable."""
+        """Put a dead or failed event back on the ledger for another run, with a fresh attempt budget
+        (`failures`, delivery counts) and a fresh rate-limit deadline (`accepted_at` is now); what the
+        earlier runs left (their accept time, failures, reason) is kept in `replays_history`. False if
+        the event is not replayable."""
         key = self.event_key(event_id)
-        status = _s(self.r.hget(key, "status") or b"")
+        before = self.load(event_id) or {}
+        status = str(before.get("status") or "")
         if status not in ("dead", "failed"):
             return False
         entries: list[Any] = [eid for eid, f in self.r.xrange(self.dead_key) or []
                               if _s((f or {}).get(b"event_id", (f or {}).get("event_id", b""))) == event_id]
+        history = before.get("replays_history")
+        history = history if isinstance(history, list) else []
+        history.append({k: before.get(k) for k in ("status", "accepted_at", "failures", "attempts", "reason",
+                                                   "updated_at")})
+        now = time.time()
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(key, mapping={"status": "queued", "replayed_at": _now_iso(), "attempt_base": "0"})
-        deliveries = [f for f in self.r.hkeys(key) if _s(f).startswith("deliveries:")]
-        if deliveries:
-            pipe.hdel(key, *deliveries)
+        pipe.hset(key, mapping={"status": "queued", "replayed_at": _now_iso(), "attempt_base": "0",
+                                "accepted_at": repr(now), "failures": "0",
+                                "replays_history": json.dumps(history, default=str)})
+        stale = [f for f in self.r.hkeys(key) if _s(f).startswith("deliveries:") or _s(f) == "owner"]
+        if stale:
+            pipe.hdel(key, *stale)
         pipe.hincrby(key, "replays", 1)
         pipe.expire(key, self.event_ttl)
-        pipe.zadd(self.pending_key, {event_id: time.time()})
+        pipe.zadd(self.pending_key, {event_id: now + self.look_again_after})
         if entries:
             pipe.xdel(self.dead_key, *entries)
         pipe.execute()
@@ -285,7 +320,7 @@ class EventStore:
 
 
 _JSON_FIELDS = frozenset({"data", "outcome", "error", "trace", "trace_truncated", "calls", "changes", "matched",
-                          "plan"})
+                          "plan", "replays_history"})
 
 
 TRACE_HINT = ("the full trace: `cstar-bridge events show <id>` gives the event's data; "

@@ -14,7 +14,8 @@ PROCESS_EVENT = "cstar_bridge.process_event"
 def register(app: Celery, config: Config) -> None:
     """Register the tasks on `app` (one app per config; no module-level app)."""
 
-    @app.task(name=PROCESS_EVENT, bind=True, max_retries=None)
+    # TrackedRequest records which worker holds each message, so a dead worker's are found in seconds.
+    @app.task(name=PROCESS_EVENT, bind=True, max_retries=None, Request="workers.reconciler:TrackedRequest")
     def process_event_task(self: Any, event_id: str) -> str:
         from workers.pipeline import process_event
         from workers.runtime import context_for
