@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import uuid
-from typing import Callable, Iterator
+from typing import Iterator
 
 import redis
 from redis.lock import Lock
@@ -29,9 +29,15 @@ from workers.errors import BridgeError
 log = logging.getLogger("cstar_bridge.locks")
 
 
-_BREAK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+# Delete a lock whose holding process has no heartbeat any more (its token is "<owner>#<random>").
+_BREAK_IF_DEAD = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 1 end
+local i = string.find(v, '#', 1, true)
+if not i or i == 1 then return 0 end
+if redis.call('EXISTS', ARGV[1] .. string.sub(v, 1, i - 1)) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+return 2
 """
 
 
@@ -60,8 +66,8 @@ class CustomerLocks:
         # Liveness (workers.liveness): the token names the holding process, so a lock left by a
         # process that died (its heartbeat expired) is broken at once instead of after its lease.
         self.owner = ""
-        self.owner_alive: Callable[[str], bool] | None = None
-        self._break = client.register_script(_BREAK)
+        self.heartbeats = ""   # key prefix of the heartbeats ("": liveness off, locks only expire)
+        self._break = client.register_script(_BREAK_IF_DEAD)
 
     def name(self, customer_key: str) -> str:
         return f"{self.prefix}lock:cust:{hashlib.sha1(customer_key.encode()).hexdigest()}"
@@ -101,16 +107,14 @@ class CustomerLocks:
                 lock.release()
 
     def _break_if_dead(self, name: str) -> bool:
-        """Delete the lock if the process holding it has no heartbeat any more; True if it was broken."""
-        if self.owner_alive is None:
+        """Free the lock if the process holding it has no heartbeat any more (one round trip); True if
+        it is free now."""
+        if not self.heartbeats:
             return False
-        value = self.client.get(name)
-        holder = value.decode(errors="replace").split("#", 1)[0] if value and b"#" in value else ""
-        if not holder or self.owner_alive(holder):
-            return False
-        if self._break(keys=[name], args=[value]):
-            log.warning("broke the lock %s left by %s, which is dead", name, holder)
-        return True
+        freed = int(self._break(keys=[name], args=[self.heartbeats]))
+        if freed == 2:
+            log.warning("broke the lock %s: the process holding it is dead", name)
+        return freed > 0
 
     def fence(self) -> None:
         """Raise LockLost unless this process still holds every customer lock it took (one MGET)."""

@@ -84,7 +84,7 @@ def build_context(config: Config) -> WorkerContext:
     if config.worker.liveness:
         ctx.store.owner = ctx.locks.owner = start_process_heartbeat(
             r, config.key_prefix, config.worker.heartbeat_interval, config.worker.heartbeat_ttl)
-        ctx.locks.owner_alive = lambda owner: bool(r.exists(f"{config.key_prefix}hb:{owner}"))
+        ctx.locks.heartbeats = f"{config.key_prefix}hb:"
     return ctx
 
 

@@ -36,7 +36,7 @@ def _messages(stack) -> Counter:
 
 
 def test_a_long_queue_and_live_workers_are_left_alone(make_stack):
-    stack = make_stack(worker_defaults=True)
+    stack = make_stack(default_worker=True)
     stack.sandbox.set_faults([{"action": "latency", "latency_ms": 300, "rate": 1.0}])
     n = scaled(2000)
     ids = [stack.accepted_id(stack.post(body={"email": f"b{i % 50}@backlog.test", "tag": f"t{i}"}))

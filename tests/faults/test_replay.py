@@ -29,7 +29,7 @@ def _faults(flaky_times: int | None) -> list[dict]:
 
 
 def test_replayed_dead_events_get_a_fresh_budget_and_deadline_and_apply_once(make_stack):
-    stack = make_stack(worker_defaults=True, worker={"max_retries": 2}, cstar={"rate_limit_per_minute": 600})
+    stack = make_stack(default_worker=True, worker={"max_retries": 2}, cstar={"rate_limit_per_minute": 600})
     stack.sandbox.set_faults(_faults(None))
     # An event accepted longer ago than worker.rate_limit_deadline (an overnight outage): its first
     # 429 finds the deadline passed and dead-letters it.

@@ -141,10 +141,10 @@ def test_in_flight_event_ids_reads_the_queue_and_the_unacked_messages(store, r):
 
 def test_a_lock_left_by_a_dead_process_is_broken_a_live_ones_is_not(r):
     prefix = f"k-{uuid.uuid4().hex[:8]}:"
-    alive = {"host:1:a/1": True, "host:2:b/2": False}
+    r.set(f"{prefix}hb:host:1:a/1", "1", ex=30)   # alive; host:2:b/2 has no heartbeat
     holder, other = (CustomerLocks(r, prefix=prefix, lease=60, wait=0.1) for _ in range(2))
     holder.owner, other.owner = "host:1:a/1", "host:3:c/3"
-    other.owner_alive = alive.__getitem__
+    other.heartbeats = f"{prefix}hb:"
     with holder.hold("c@x.co"):
         with pytest.raises(CustomerBusy):
             with other.hold("c@x.co"):
