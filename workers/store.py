@@ -269,12 +269,12 @@ class EventStore:
                               if _s((f or {}).get(b"event_id", (f or {}).get("event_id", b""))) == event_id]
         history = before.get("replays_history")
         history = history if isinstance(history, list) else []
-        history.append({k: before.get(k) for k in ("status", "accepted_at", "failures", "attempts", "reason",
-                                                   "updated_at")})
+        history.append({k: before.get(k) for k in ("status", "accepted_at", "failures", "unexpected_errors",
+                                                   "attempts", "reason", "updated_at")})
         now = time.time()
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(key, mapping={"status": "queued", "replayed_at": _now_iso(), "attempt_base": "0",
-                                "accepted_at": repr(now), "failures": "0",
+                                "accepted_at": repr(now), "failures": "0", "unexpected_errors": "0",
                                 "replays_history": json.dumps(history, default=str)})
         stale = [f for f in self.r.hkeys(key) if _s(f).startswith("deliveries:") or _s(f) == "owner"]
         if stale:
