@@ -247,12 +247,8 @@ class Reaper:
 
     def _recover(self, worker: str, out: Recovery) -> None:
         out.dead_workers.append(worker)
-        restored: set[str] = set()
-        for tag in [_s(t) for t in self.r.smembers(self.keys.held(worker))]:
-            eid = self._restore_tag(tag, worker)
-            if eid:
-                restored.add(eid)
-                out.restored.append(eid)
+        restored = set(self.restore_held(worker))
+        out.restored.extend(restored)
         for eid in [_s(e) for e in self.r.smembers(self.keys.owned(worker))]:
             if self._requeue_event(eid, worker=worker, owner=""):
                 out.requeued.append(eid)
@@ -263,6 +259,17 @@ class Reaper:
         pipe.delete(self.keys.held(worker), self.keys.owned(worker))
         pipe.hdel(self.keys.workers, worker)
         pipe.execute()
+
+    def restore_held(self, worker: str) -> list[str]:
+        """Put every message `worker` still holds back at the head of the queue (those another worker
+        has received since are left to it); the event ids they carry."""
+        restored = []
+        for tag in [_s(t) for t in self.r.smembers(self.keys.held(worker))]:
+            eid = self._restore_tag(tag, worker)
+            if eid:
+                restored.append(eid)
+        self.r.delete(self.keys.held(worker))
+        return restored
 
     def _tidy_live(self, worker: str, out: Recovery) -> None:
         """A live worker whose pool process died (Celery requeues that message itself): the event says

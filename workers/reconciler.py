@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from celery.worker.request import Request
 
@@ -97,6 +97,38 @@ class TrackedRequest(Request):
 
 # --- wiring ----------------------------------------------------------------------------------------
 
+def _consumer_restarts(config: Config) -> type:
+    """A consumer bootstep: when the consumer restarts after losing its broker connection, the messages
+    it had received are void (Celery dropped them, and kombu could not put them back with Redis away),
+    so this worker gives them back to the queue itself instead of leaving them to the visibility timeout."""
+
+    class GiveBackOnReconnect(bootsteps.StartStopStep):
+        requires = {"celery.worker.consumer.tasks:Tasks"}
+
+        def __init__(self, parent: Any, **kwargs: Any) -> None:
+            super().__init__(parent, **kwargs)
+            self.starts = 0
+
+        def start(self, parent: Any) -> None:
+            self.starts += 1
+            if self.starts == 1 or not liveness.main_id():
+                return
+            from workers.runtime import redis_client
+
+            reaper = liveness.Reaper(redis_client(config.redis_url), prefix=config.key_prefix, queue=config.queue,
+                                     look_again_after=config.worker.reconcile_after, push_front=lambda eid: None)
+            try:
+                restored = reaper.restore_held(liveness.main_id())
+            except Exception:  # still no Redis: the age sweep remains
+                log.exception("could not give back the messages held before the reconnect")
+                return
+            if restored:
+                log.warning("reconnected: gave back %d message(s) received before the connection was lost",
+                            len(restored))
+
+    return GiveBackOnReconnect
+
+
 def install(app: Celery, config: Config) -> None:
     """Start heartbeats and the reconciler rounds in a worker; stop them on shutdown."""
     w = config.worker
@@ -165,6 +197,8 @@ def install(app: Celery, config: Config) -> None:
         for hb in beat:
             hb.stop(forget=False)   # kombu restores what we held; the heartbeat simply runs out
 
+    if w.liveness:
+        app.steps["consumer"].add(_consumer_restarts(config))
     worker_init.connect(on_init, weak=False)
     worker_ready.connect(on_ready, weak=False)
     worker_shutdown.connect(on_shutdown, weak=False)
