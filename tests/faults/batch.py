@@ -9,8 +9,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-# Short timings so a lost task is re-enqueued within seconds, and retries stay far below the
-# visibility timeout (60 s) as the timing check demands.
+# Short timings for integration tests that are not about faults (the fault tests run on the default
+# `worker:` settings: `make_stack(default_worker=True)`, only sizes and protection switches differ).
 FAST = {"visibility_timeout": 60, "task_time_limit": 20, "task_soft_time_limit": 15, "retry_backoff_base": 0.3,
         "retry_backoff_cap": 2.0, "reconcile_interval": 1, "reconcile_after": 6, "max_retries": 8,
         "soft_shutdown_timeout": 8, "lock_lease": 30}

@@ -7,13 +7,13 @@ import threading
 
 import pytest
 
-from tests.faults.batch import FAST, scaled, scaled_timeout, assert_each_effect_once, post_batch
+from tests.faults.batch import scaled, scaled_timeout, assert_each_effect_once, post_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def test_write_applied_then_connection_dropped_applies_each_change_once(make_stack):
-    stack = make_stack(worker=FAST)
+    stack = make_stack(default_worker=True)
     stack.sandbox.set_faults([{"action": "drop_after_write", "rate": 0.25, "methods": ["POST", "PATCH"],
                                "seed": 11}])
     stack.start_worker(concurrency=2)
@@ -46,7 +46,7 @@ def _flight(stack):
 
 
 def test_same_delivery_sequential_concurrent_and_reused_key(make_stack):
-    stack = make_stack(worker=FAST)
+    stack = make_stack(default_worker=True)
     body = {"email": "once@dup.test", "name": "Once", "tag": "x", "note": "exactly-once-note"}
     raw = json.dumps(body)
 
@@ -95,7 +95,7 @@ def test_same_delivery_sequential_concurrent_and_reused_key(make_stack):
 def test_atomic_claim_has_no_in_flight_window(make_stack):
     """Default path: claim, store, ledger and task are one script, so a duplicate that arrives at any
     moment after the first answer sees a queued event (200), and the task really is on the queue."""
-    stack = make_stack(worker=FAST)
+    stack = make_stack(default_worker=True)
     body = {"email": "atomic@dup.test", "note": "atomic-note"}
     first = stack.post(body=body, headers={"Idempotency-Key": "a1"})
     assert first.status_code == 202
@@ -109,7 +109,7 @@ def test_atomic_claim_has_no_in_flight_window(make_stack):
 
 
 def test_provider_redelivery_without_key_is_deduplicated_by_body(make_stack):
-    stack = make_stack(worker=FAST)
+    stack = make_stack(default_worker=True)
     stack.start_worker(concurrency=2)
     body = {"email": "hash@dup.test", "note": "by-body-hash"}
     ids = {stack.accepted_id(stack.post(body=body)) for _ in range(5)}
@@ -121,7 +121,7 @@ def test_provider_redelivery_without_key_is_deduplicated_by_body(make_stack):
 def test_negative_control_without_note_markers_dropped_writes_duplicate_notes(make_stack):
     """Without note markers, a PATCH applied and then dropped is applied again on retry: the note
     appears twice. The exactly-once test above would catch that."""
-    stack = make_stack(worker={**FAST, "note_markers": False})
+    stack = make_stack(default_worker=True, worker={"note_markers": False})
     stack.sandbox.set_faults([{"action": "drop_after_write", "rate": 1.0, "methods": ["PATCH"], "times": 3}])
     stack.start_worker(concurrency=1)
     first = stack.accepted_id(stack.post(body={"email": "twice@dup.test", "name": "T"}))

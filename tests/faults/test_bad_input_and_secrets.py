@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.faults.batch import FAST
 from tests.support.stack import TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -40,7 +39,7 @@ content_types = st.sampled_from(["application/json", "application/x-www-form-url
 def fuzz_stack(tmp_path_factory, redis_url, sandbox):
     from tests.support.stack import BridgeStack
 
-    return BridgeStack(tmp_path_factory.mktemp("fuzz"), redis_url, sandbox, sources=SOURCES, worker=FAST)
+    return BridgeStack(tmp_path_factory.mktemp("fuzz"), redis_url, sandbox, sources=SOURCES, default_worker=True)
 
 
 # What can travel in an HTTP header value (no control characters: clients cannot send them).
@@ -74,7 +73,7 @@ ADMIN_TOKEN = "admin-TOPSECRET-456"
 
 
 def test_secrets_never_appear_in_responses_stored_events_or_worker_logs(make_stack):
-    stack = make_stack(worker=FAST, cstar={"api_key": API_KEY},
+    stack = make_stack(default_worker=True, cstar={"api_key": API_KEY},
                        sources={"demo": {"adapter": "json", "verify": {"scheme": "token", "secret": SOURCE_TOKEN}},
                                 "signed": {"adapter": "typeform",
                                            "verify": {"scheme": "typeform", "secret": "tf-secret-value-123"}}})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.batch import scaled, scaled_timeout, FAST
+from tests.faults.batch import scaled, scaled_timeout
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -18,7 +18,7 @@ N = scaled(160)
 
 
 def _run(make_stack, *, locks: bool):
-    stack = make_stack(worker={**FAST, "customer_locks": locks})
+    stack = make_stack(default_worker=True, worker={"customer_locks": locks})
     # Latency on reads widens the read-modify-write window the way a slow API does.
     stack.sandbox.set_faults([{"action": "latency", "latency_ms": 25, "rate": 1.0, "methods": ["GET"]}])
     stack.start_worker(concurrency=2)

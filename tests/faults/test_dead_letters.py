@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.batch import FAST, scaled, scaled_timeout, assert_each_effect_once, post_batch
+from tests.faults.batch import scaled, scaled_timeout, assert_each_effect_once, post_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -14,7 +14,7 @@ ADMIN = {"Authorization": "Bearer test-admin"}
 
 @pytest.mark.parametrize("status,permanent", [(500, False), (400, True)])
 def test_poison_event_is_dead_lettered_then_replayed_once(make_stack, status, permanent):
-    stack = make_stack(worker={**FAST, "max_retries": 2, "retry_backoff_base": 0.2, "retry_backoff_cap": 0.5})
+    stack = make_stack(default_worker=True, worker={"max_retries": 2})  # a smaller attempt budget
     stack.sandbox.set_faults([{"action": "error", "status": status, "rate": 1.0, "methods": ["POST", "PATCH"],
                                "body_contains": "poison@"}])
     stack.start_worker(concurrency=2)

@@ -7,7 +7,7 @@ import bisect
 
 import pytest
 
-from tests.faults.batch import FAST, scaled, scaled_timeout, post_batch
+from tests.faults.batch import scaled, scaled_timeout, post_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -20,7 +20,7 @@ def _busiest_window(calls, window):
 
 
 def _run(make_stack, per_minute):
-    stack = make_stack(worker={**FAST, "max_retries": 8, "rate_limit_deadline": 300},
+    stack = make_stack(default_worker=True,
                        cstar={"rate_limit_per_minute": per_minute})
     stack.sandbox.reset(rate_limit=LIMIT, rate_window=WINDOW)
     try:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.faults.batch import FAST, scaled, scaled_timeout, Batch, assert_each_effect_once, note_text
+from tests.faults.batch import scaled, scaled_timeout, Batch, assert_each_effect_once, note_text
 from tests.support.stack import BridgeStack
 from workers.redis_server import RedisServer
 
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 def test_sigkill_redis_mid_batch_then_restart_loses_no_accepted_event(tmp_path, sandbox):
     sandbox.reset()
     server = RedisServer(data_dir=tmp_path / "redis").start()
-    stack = BridgeStack(tmp_path, server.url, sandbox, worker=FAST)
+    stack = BridgeStack(tmp_path, server.url, sandbox, default_worker=True)
     try:
         stack.start_worker(concurrency=2)
         batch = Batch()
@@ -62,7 +62,7 @@ def test_negative_control_redis_without_aof_loses_accepted_events(tmp_path, sand
     test above depends on AOF, and would see its absence."""
     sandbox.reset()
     server = RedisServer(data_dir=tmp_path / "redis-noaof", aof=False).start()
-    stack = BridgeStack(tmp_path, server.url, sandbox, worker=FAST)
+    stack = BridgeStack(tmp_path, server.url, sandbox, default_worker=True)
     try:
         ids = [stack.accepted_id(stack.post(body={"email": f"c{i}@noaof.test", "note": note_text(i)}))
                for i in range(scaled(30))]
