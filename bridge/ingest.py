@@ -30,6 +30,7 @@ from bridge.inbound import Headers, InboundRequest
 from bridge.parsing import parse_body
 from bridge.schemas import ENVELOPE
 from bridge.state import BridgeState
+from rules.ordering import iso_ms, order_key
 from workers import strict_json
 from workers.store import fingerprint, new_event_id
 
@@ -69,6 +70,7 @@ def _receive(source: str) -> Any:
                                    f"{' or '.join(_KINDS[k] for k in src.adapter.accepts)}, not {inbound.content_type}")
     adapted = src.adapter.adapt(parsed.payload, inbound.headers, src.options)
 
+    occurred = src.occurred_ms(parsed.payload, adapted)
     header_key = request.headers.get("Idempotency-Key")
     try:
         env = ENVELOPE.load({"source": source, "type": adapted.type, "data": dict(adapted.data),
@@ -87,7 +89,8 @@ def _receive(source: str) -> Any:
              "idempotency_key": key,
              "status": "ignored" if adapted.ignored else ("queued" if state.messages else "accepting"),
              # for the console: the body capped, the headers without credentials or signatures
-             **stored_request(raw, inbound.headers, state.config.sources[source].verify)}
+             **stored_request(raw, inbound.headers, state.config.sources[source].verify),
+             **_order_fields(occurred, adapted, key)}
     message = state.messages.build(event_id) if state.messages and not adapted.ignored else ""
     if adapted.ignored:
         event["reason"] = adapted.ignored_reason or f"event type {adapted.type!r} is not handled"
@@ -109,6 +112,14 @@ def _receive(source: str) -> Any:
         _enqueue_after_claim(state, source, key, event_id)
     metrics.EVENTS.labels(source=source, outcome="accepted").inc()
     return envelope.ok({"eventId": event_id, "status": "queued", "duplicate": False}, src.success_status)
+
+
+def _order_fields(occurred: int | None, adapted: Any, key: str) -> dict[str, str]:
+    """The event's provider time and place in the provider's order (rules.ordering); none: arrival order."""
+    fields = {"entity": adapted.entity} if adapted.entity else {}
+    if occurred is not None:
+        fields.update(occurred_at=iso_ms(occurred), order_key=order_key(occurred, adapted.order_tie, key))
+    return fields
 
 
 def _stored_data(data: Any, max_body_bytes: int) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from bridge.adapters import Adapter, available_adapters, get_adapter
+from bridge.adapters import Adapter, AdaptedEvent, available_adapters, get_adapter
 from bridge.errors import PayloadInvalid
 from bridge.verify import Clock, Verifier, build_verifier
+from rules.ordering import time_ms
 from rules.values import MISSING, resolve
 from workers.config import Config
 from workers.errors import ConfigError
@@ -46,6 +47,22 @@ class Source:
         raise PayloadInvalid({path: [f"the delivery id (source option delivery_id) must be text or a whole "
                                      f"number, got {type(value).__name__}"]})
 
+    def occurred_ms(self, payload: Any, adapted: AdaptedEvent) -> int | None:
+        """The provider's time of the event in Unix milliseconds: the body field the source option
+        `occurred_at` names (a dotted path), else the adapter's; None (arrival order) when neither
+        gives one. A named field holding something that is not a time is the sender's mistake (422)."""
+        path = self.options.get("occurred_at")
+        if not path:
+            return time_ms(adapted.occurred_at)
+        value = resolve(payload, tuple(path.split(".")))
+        if value is MISSING or value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        ms = time_ms(value)
+        if ms is None:
+            raise PayloadInvalid({path: ["the event time (source option occurred_at) must be an ISO 8601 time "
+                                         "or a Unix time in seconds or milliseconds"]})
+        return ms
+
 
 def build_sources(config: Config, *, clock: Clock | None = None) -> dict[str, Source]:
     """Every configured source, or one ConfigError listing every problem."""
@@ -67,6 +84,11 @@ def build_sources(config: Config, *, clock: Clock | None = None) -> dict[str, So
         if field is not None and (not isinstance(field, str) or not all(field.split("."))):
             problems.append(f"sources.{name}.delivery_id: expected the body field holding the sender's delivery "
                             f"id as a dotted path (e.g. event_id or meta.delivery_id), got {field!r}")
+            continue
+        field = sc.options.get("occurred_at")
+        if field is not None and (not isinstance(field, str) or not all(field.split("."))):
+            problems.append(f"sources.{name}.occurred_at: expected the body field holding the event's time as a "
+                            f"dotted path (e.g. updated_at or meta.occurred_at), got {field!r}")
             continue
         status = sc.options.get("success_status", adapter.success_status)
         if status not in (200, 202):

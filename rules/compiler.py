@@ -165,12 +165,18 @@ class FileCompiler:
             p[0] == "customer" for a in actions if a.condition is not None for p in a.condition.paths())
         reads_customer = actions_read_customer or (
             condition is not None and any(p[0] == "customer" for p in condition.paths()))
+        if data.get("order") == "arrival" and not any(a.kind in OVERWRITING for a in actions):
+            self.report.warning(self.doc.locate(base + ("order",)),
+                                "order: arrival changes nothing here: this rule only adds or removes tags and "
+                                "appends notes, which accumulate in any order; order applies to set_status, "
+                                "set_sentiment, set_name, set_metadata and remove_metadata", rule_id)
         when = data.get("when") or {}
         return Rule(
             id=rule_id, description=data.get("description", ""), enabled=data.get("enabled", True),
             sources=_lowered(when.get("source")), types=_lowered(when.get("type")), condition=condition,
             vars=tuple((data.get("vars") or {}).items()), email=email, name=name,
             create=customer.get("create", True), actions=tuple(actions), stop=data.get("stop", False),
+            order=data.get("order", "provider"),
             file=self.name, line=self.doc.locate(base).line, reads_customer=reads_customer,
             actions_read_customer=actions_read_customer)
 
@@ -185,6 +191,9 @@ class FileCompiler:
         line = self.doc.locate(("tests", index)).line
         return RuleTest(self.name, line, data["name"], to_plain(data["event"]),
                         to_plain(data.get("customer")), to_plain(data["expect"]))
+
+
+OVERWRITING = ("set_status", "set_sentiment", "set_name", "set_metadata", "remove_metadata")
 
 
 def _templates(value: Any) -> list[Renderable]:

@@ -135,7 +135,8 @@ class _Run:
         entry["matched"] = True
         name = _try(rule.name, scope)
         plan = self.plans.get(key) or self.plans.setdefault(key, PlanBuilder(email, key))
-        plan.add_rule(rule.id, rule.create, name.strip() if isinstance(name, str) else None)
+        plan.add_rule(rule.id, rule.create, name.strip() if isinstance(name, str) else None,
+                      arrival=rule.order == "arrival")
         self.actions(rule, scope, plan, entry)
         if rule.stop:
             entry["stop"] = True

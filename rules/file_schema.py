@@ -80,6 +80,8 @@ class TestEventSchema(StrictSchema):
     source = Text(required=True)
     type = Text(required=True)
     received_at = Text()
+    occurred_at = Text()
+    entity = Text()
     data = AnyMapping()
 
 

@@ -40,6 +40,7 @@ class Rule:
     line: int
     reads_customer: bool = False          # any condition or template of the rule reads `customer`
     actions_read_customer: bool = False  # an action's `if:` or template does
+    order: str = "provider"               # "arrival": overwritten fields keep arrival order (rules.ordering)
 
 
 @dataclass(frozen=True)

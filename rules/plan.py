@@ -29,6 +29,10 @@ class CustomerPlan:
     remove_metadata: tuple[str, ...] = ()
     fields: dict[str, Any] = field(default_factory=dict)
     rules: tuple[str, ...] = ()
+    # the rule behind each overwritten field (`status`, `metadata.plan`), and those whose rule says
+    # `order: arrival` (applied in arrival order, never judged stale: see rules.ordering)
+    field_rules: dict[str, str] = field(default_factory=dict)
+    arrival: frozenset[str] = frozenset()
 
     @property
     def needs_read(self) -> bool:
@@ -47,7 +51,7 @@ class CustomerPlan:
                 "add_tags": list(self.add_tags), "remove_tags": list(self.remove_tags),
                 "notes": list(self.notes), "set_metadata": dict(self.set_metadata),
                 "remove_metadata": list(self.remove_metadata), "fields": dict(self.fields),
-                "rules": list(self.rules)}
+                "rules": list(self.rules), "field_rules": dict(self.field_rules), "arrival": sorted(self.arrival)}
 
 
 class PlanBuilder:
@@ -62,10 +66,14 @@ class PlanBuilder:
         self.notes: list[str] = []
         self.metadata: dict[str, tuple[Any, str]] = {}     # key → (value or _REMOVED, rule)
         self.fields: dict[str, tuple[Any, str]] = {}
+        self.arrival_rules: set[str] = set()
 
-    def add_rule(self, rule_id: str, create: bool, name: str | None) -> None:
-        """A rule matched for this customer: it may allow creating it and offer a name."""
+    def add_rule(self, rule_id: str, create: bool, name: str | None, *, arrival: bool = False) -> None:
+        """A rule matched for this customer: it may allow creating it and offer a name; `arrival`: its
+        writes keep arrival order (`order: arrival`)."""
         self.rules.append(rule_id)
+        if arrival:
+            self.arrival_rules.add(rule_id)
         self.create = self.create or create
         if name and not self.name:
             self.name = name
@@ -109,6 +117,8 @@ class PlanBuilder:
     def build(self) -> CustomerPlan:
         """The frozen plan; a customer that may be created gets a name (the email's local part at worst)."""
         name = self.name or (self.email.split("@")[0] if self.create else None)
+        field_rules = {**{k: r for k, (_, r) in self.fields.items()},
+                       **{f"metadata.{k}": r for k, (_, r) in self.metadata.items()}}
         return CustomerPlan(
             email=self.email, key=self.key, name=name, create=self.create,
             add_tags=tuple(t for t, added, _ in self.tags.values() if added),
@@ -117,4 +127,5 @@ class PlanBuilder:
             set_metadata={k: v for k, (v, _) in self.metadata.items() if v is not _REMOVED},
             remove_metadata=tuple(k for k, (v, _) in self.metadata.items() if v is _REMOVED),
             fields={k: v for k, (v, _) in self.fields.items()},
-            rules=tuple(self.rules))
+            rules=tuple(self.rules), field_rules=field_rules,
+            arrival=frozenset(k for k, r in field_rules.items() if r in self.arrival_rules))

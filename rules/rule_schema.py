@@ -316,6 +316,9 @@ class RuleSchema(StrictSchema):
     customer = fields.Nested(CustomerSchema)
     actions = ActionsField(required=True)
     stop = Flag()
+    order = Text(pattern=re.compile(r"^(provider|arrival)$"),
+                 hint="expected provider (the provider's event time decides which write wins, the default) "
+                      "or arrival (the last event to arrive wins)")
 
     @validates_schema(skip_on_field_errors=True)
     def _no_tag_added_and_removed(self, data: Mapping[str, Any], **kwargs: Any) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from rules import CustomerPlan, apply_change, compute_change
+from rules.ordering import Mark
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,11 @@ class ParkedPlan:
 
     event_id: str
     plan: CustomerPlan
+    mark: Mark | None = None     # the event's place in the provider's order (rules.ordering)
 
     def to_json(self) -> str:
-        return json.dumps({"event_id": self.event_id, "plan": self.plan.to_dict()}, separators=(",", ":"))
+        return json.dumps({"event_id": self.event_id, "plan": self.plan.to_dict(),
+                           "mark": self.mark.to_dict() if self.mark else None}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "ParkedPlan":
@@ -39,8 +42,9 @@ class ParkedPlan:
                             add_tags=tuple(p.get("add_tags") or ()), remove_tags=tuple(p.get("remove_tags") or ()),
                             notes=tuple(p.get("notes") or ()), set_metadata=dict(p.get("set_metadata") or {}),
                             remove_metadata=tuple(p.get("remove_metadata") or ()), fields=dict(p.get("fields") or {}),
-                            rules=tuple(p.get("rules") or ()))
-        return cls(event_id=str(d["event_id"]), plan=plan)
+                            rules=tuple(p.get("rules") or ()), field_rules=dict(p.get("field_rules") or {}),
+                            arrival=frozenset(p.get("arrival") or ()))
+        return cls(event_id=str(d["event_id"]), plan=plan, mark=Mark.from_dict(d["mark"]) if d.get("mark") else None)
 
 
 class Inbox:

@@ -16,11 +16,13 @@ from typing import Any
 import redis
 
 from rules import evaluate
+from rules.ordering import Mark, annotate_trace
 from workers import strict_json
 from workers.coalesce import ParkedPlan
 from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
 from workers.executor import Resolved, apply_combined, apply_plan, note_marker, resolve
 from workers.locks import CustomerBusy
+from workers.ordering import event_mark
 from workers.ratelimit import RateLimitWait
 from workers.store import TERMINAL, bounded_trace
 from workers.timing import backoff, max_countdown
@@ -71,7 +73,8 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
     except strict_json.JsonRefused as exc:
         return _poison(ctx, event_id, f"the stored event data cannot be decoded: {exc.reason}", exc, failures)
     event = {"id": event_id, "source": ev.get("source"), "type": ev.get("type"),
-             "received_at": ev.get("received_at"), "data": data}
+             "received_at": ev.get("received_at"), "data": data,
+             **{k: ev[k] for k in ("occurred_at", "entity") if ev.get(k)}}
     try:
         evaluation, steps = _apply(ctx, event_id, event, ev)
     except Parked as parked:
@@ -100,7 +103,8 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
 
     outcome = {"matched": list(evaluation.matched), "steps": steps, "calls": ctx.calls,
                "rules_fingerprint": ctx.ruleset.fingerprint}
-    store.finish(event_id, "done", matched=list(evaluation.matched), **_trace(ctx, evaluation.trace, ev),
+    trace = annotate_trace(evaluation.trace, steps)
+    store.finish(event_id, "done", matched=list(evaluation.matched), **_trace(ctx, trace, ev),
                  changes=steps, calls=ctx.calls, outcome=outcome, finished_at=_iso())
     return Outcome("done")
 
@@ -130,7 +134,7 @@ def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -
     parkable = ctx.coalesce and len(todo) == 1 and len(base.plans) == 1 and not base.customers_to_read
     try:
         with ctx.locks.hold_all(todo, wait=0.0 if parkable else None):
-            return _apply_locked(ctx, event_id, event, keys, base)
+            return _apply_locked(ctx, event_id, event, keys, base, event_mark(event_id, ev))
     except CustomerBusy:
         if not parkable:
             raise
@@ -138,12 +142,12 @@ def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -
         ctx.store.update(event_id, matched=list(base.matched), **_trace(ctx, base.trace, ev))
         outcome = _retry(ctx, event_id, _PARKED_FALLBACK, failures=int(ev.get("failures") or 0), status="parked",
                          reason="parked: another worker is updating this customer")
-        ctx.inbox.park(base.plans[0].key, ParkedPlan(event_id, base.plans[0]))
+        ctx.inbox.park(base.plans[0].key, ParkedPlan(event_id, base.plans[0], event_mark(event_id, ev)))
         raise Parked(outcome) from None
 
 
-def _apply_locked(ctx: Any, event_id: str, event: dict[str, Any], keys: list[str], base: Any
-                  ) -> tuple[Any, list[dict[str, Any]]]:
+def _apply_locked(ctx: Any, event_id: str, event: dict[str, Any], keys: list[str], base: Any,
+                  mark: Mark | None) -> tuple[Any, list[dict[str, Any]]]:
     store = ctx.store
     steps: dict[str, Any] = {}
     # Re-read the completion records under the lock: a concurrent delivery may have just written one.
@@ -163,46 +167,63 @@ def _apply_locked(ctx: Any, event_id: str, event: dict[str, Any], keys: list[str
             continue
         marker = note_marker(event_id, plan.key) if ctx.config.worker.note_markers else None
         if ctx.coalesce and not evaluation.customers_to_read:
-            result = _apply_with_parked(ctx, event_id, marker, plan, resolved.get(plan.key))
+            result = _apply_with_parked(ctx, event_id, marker, plan, resolved.get(plan.key), mark)
         else:
-            result = apply_plan(ctx, marker, plan, resolved.get(plan.key)).to_dict()
-            store.record_step(event_id, plan.key, result)
+            ordered = ctx.order.in_turn(plan.key, [(plan, mark)])[0]
+            result = apply_plan(ctx, marker, ordered.plan, resolved.get(plan.key)).to_dict()
+            result = ctx.order.record(event_id, plan.key, result, ordered)
         steps[plan.key] = result
     return evaluation, [steps[p.key] for p in evaluation.plans if p.key in steps]
 
 
-def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, resolved: Resolved | None
-                       ) -> dict[str, Any]:
+def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, resolved: Resolved | None,
+                       mark: Mark | None) -> dict[str, Any]:
     """Apply this event's plan together with whatever other events parked for the customer, and keep
     draining while the lock is ours: a burst ends in a few writes. After the first write the state is
-    known (we hold the lock and just wrote it), so later rounds cost one PATCH each, no read."""
+    known (we hold the lock and just wrote it), so later rounds cost one PATCH each, no read. Each
+    plan loses the writes a newer event already made (rules.ordering), judged in turn."""
     own: dict[str, Any] | None = None
     state = resolved
     for _ in range(_DRAIN_ROUNDS):
         parked = _unapplied(ctx, plan.key, ctx.inbox.drain(plan.key), event_id)
-        items: list[tuple[str | None, Any]] = [] if own is not None else [(marker, plan)]
-        items += [(note_marker(p.event_id, plan.key) if ctx.config.worker.note_markers else None, p.plan)
-                  for p in parked]
-        if not items:
+        mine = [] if own is not None else [(marker, plan, mark)]
+        todo = mine + [(note_marker(p.event_id, plan.key) if ctx.config.worker.note_markers else None, p.plan,
+                        p.mark) for p in parked]
+        if not todo:
             break
+        ordered = ctx.order.in_turn(plan.key, [(p, m) for _, p, m in todo])
+        items: list[tuple[str | None, Any]] = [(m, o.plan) for (m, _, _), o in zip(todo, ordered)]
         if own is None and not parked:
-            results, state = [apply_plan(ctx, marker, plan, resolved)], None
+            results, state = [apply_plan(ctx, marker, items[0][1], resolved)], None
         else:
             if state is None or state.cid is None or state.current is None:
                 state = resolve(ctx, plan.key, plan.email, read=True)
             results, state = apply_combined(ctx, items, state)
         if own is None:
-            own = results.pop(0).to_dict()
-            ctx.store.record_step(event_id, plan.key, own)
-        for p, result in zip(parked, results):
-            ctx.store.record_step(p.event_id, plan.key, result.to_dict())
-            ctx.store.finish(p.event_id, "done", changes=[result.to_dict()], calls=[], coalesced_into=event_id,
-                             finished_at=_iso())
+            own = ctx.order.record(event_id, plan.key, results.pop(0).to_dict(), ordered.pop(0))
+        for p, result, o in zip(parked, results, ordered):
+            step = ctx.order.record(p.event_id, plan.key, result.to_dict(), o)
+            ctx.store.finish(p.event_id, "done", changes=[step], calls=[], coalesced_into=event_id,
+                             finished_at=_iso(), **_parked_trace(ctx, p.event_id, step))
         if not parked:
             break
         time.sleep(_LINGER)  # a burst is under way: let a few more plans park before the next write
     assert own is not None
     return own
+
+
+def _parked_trace(ctx: Any, event_id: str, step: dict[str, Any]) -> dict[str, Any]:
+    """A parked event's stored trace with its stale writes' verdicts added (nothing to change otherwise)."""
+    if not step.get("stale"):
+        return {}
+    raw = ctx.store.r.hget(ctx.store.event_key(event_id), "trace")
+    try:
+        trace = json.loads(raw) if raw else []
+    except ValueError:
+        return {}
+    if not isinstance(trace, list):
+        return {}
+    return {"trace": json.dumps(annotate_trace(trace, [step]), separators=(",", ":"), default=str)}
 
 
 def _unapplied(ctx: Any, key: str, parked: list[Any], own_event_id: str) -> list[Any]:

@@ -18,6 +18,7 @@ from workers.config import Config
 from workers.executor import CustomerIds
 from workers.liveness import start_process_heartbeat
 from workers.locks import CustomerLocks
+from workers.ordering import OrderMarks
 from workers.ratelimit import SharedRateLimiter
 from workers.store import EventStore
 
@@ -46,6 +47,7 @@ class WorkerContext:
     verify_tags: bool = False
     coalesce: bool = True
     inbox: Any = None
+    order: Any = None  # workers.ordering.OrderMarks
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def before_request(self, method: str, path: str) -> None:
@@ -79,6 +81,7 @@ def build_context(config: Config) -> WorkerContext:
         coalesce=config.worker.coalesce and config.worker.customer_locks,
         inbox=Inbox(r, prefix=config.key_prefix),
     )
+    ctx.order = OrderMarks(ctx.store, team=team, ttl=config.event_ttl)
     ctx.client = CstarClient.from_config(config.cstar, before_request=ctx.before_request,
                                          on_response=ctx.on_response)
     if config.worker.liveness:

@@ -25,6 +25,12 @@ class AdaptedEvent:
     # 200 and records it as ignored, so the provider stops retrying.
     ignored: bool = False
     ignored_reason: str | None = None
+    # The provider's time of the event (ISO 8601 text, or Unix seconds/milliseconds as a number) and
+    # its tie-break for events of the same instant: per customer, overwritten fields follow this order
+    # (rules.ordering). None: arrival order. `entity`: the provider's id of the thing the event is about.
+    occurred_at: Any = None
+    order_tie: str = ""
+    entity: str | None = None
 
 
 AdaptFn = Callable[[Any, Headers, Mapping[str, Any]], AdaptedEvent]

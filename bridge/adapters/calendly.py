@@ -67,7 +67,8 @@ def adapt_calendly(payload: Any, headers: Headers, options: Mapping[str, Any]) -
     }
     data.update({k: v for k, v in extras.items() if v not in (None, {})})
     return AdaptedEvent(type=body["event"], data=data, delivery_id=delivery_id("calendly", body["event"],
-                                                                               invitee["uri"]))
+                                                                               invitee["uri"]),
+                        occurred_at=body.get("created_at") or invitee.get("created_at"), entity=invitee["uri"])
 
 
 ADAPTER = Adapter(name="calendly", adapt=adapt_calendly, event_types=HANDLED, accepts=("json",),

@@ -72,7 +72,8 @@ def adapt_google_forms(payload: Any, headers: Headers, options: Mapping[str, Any
     parts = [about.get("form_id"), about.get("submission_id")]
     if about.get("submitted_at"):
         parts.append(about["submitted_at"])
-    return AdaptedEvent(type=FORM_SUBMITTED, data=data, delivery_id=delivery_id("google_forms", *parts))
+    return AdaptedEvent(type=FORM_SUBMITTED, data=data, delivery_id=delivery_id("google_forms", *parts),
+                        occurred_at=about.get("submitted_at"), entity=text(about.get("submission_id")))
 
 
 def _snake_keys(obj: Mapping[str, Any]) -> dict[str, Any]:

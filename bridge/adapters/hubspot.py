@@ -70,7 +70,8 @@ def adapt_hubspot(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
                      submitted_at=iso_from_epoch(submitted_ms / 1000) if submitted_ms else None)
     data.update({k: v for k, v in (("contact_id", contact["vid"]), ("portal_id", contact["portal_id"])) if v})
     return AdaptedEvent(type=FORM_SUBMITTED, data=data, delivery_id=delivery_id(
-        "hubspot", contact["portal_id"], contact["vid"], latest.get("conversion_id")))
+        "hubspot", contact["portal_id"], contact["vid"], latest.get("conversion_id")),
+        occurred_at=submitted_ms or None, entity=contact["vid"])
 
 
 def _identity_email(profiles: Any) -> str | None:
@@ -107,7 +108,10 @@ def _batch(events: list[Any]) -> AdaptedEvent:
     if portal:
         data["portal_id"] = portal
     single = delivery_id("hubspot", portal, changed[0].get("eventId")) if len(events) == 1 else None
-    return AdaptedEvent(type=PROPERTY_CHANGE, data=data, delivery_id=single)
+    times = [e.get("occurredAt") for e in changed if isinstance(e.get("occurredAt"), int)
+             and not isinstance(e.get("occurredAt"), bool)]
+    return AdaptedEvent(type=PROPERTY_CHANGE, data=data, delivery_id=single, occurred_at=max(times, default=None),
+                        entity=data.get("contact_id"))
 
 
 def _kind(event: Mapping[str, Any]) -> Any:

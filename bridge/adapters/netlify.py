@@ -16,7 +16,7 @@ from marshmallow import fields
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent
 from bridge.adapters.common import (Answer, Id, OpenSchema, delivery_id, field_key, flat_answers, form_data,
-                                   load)
+                                   load, text)
 from bridge.inbound import Headers
 
 METADATA = ("ip", "user_agent", "referrer")
@@ -54,7 +54,8 @@ def adapt_netlify(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
                      form_id=sub["form_id"], form_name=sub["form_name"], submission_id=sub["id"],
                      submitted_at=sub["created_at"])
     return AdaptedEvent(type=FORM_SUBMITTED, data=data,
-                        delivery_id=delivery_id("netlify", sub["form_id"], sub["id"]))
+                        delivery_id=delivery_id("netlify", sub["form_id"], sub["id"]),
+                        occurred_at=sub["created_at"], entity=text(sub["id"]))
 
 
 ADAPTER = Adapter(name="netlify", adapt=adapt_netlify, accepts=("json",), description="Netlify Forms")

@@ -18,6 +18,9 @@ from bridge.adapters.common import (EPOCH_SECONDS, Id, OpenSchema, ignored, is_b
 from bridge.inbound import Headers
 
 HANDLED = ("customer.created", "customer.updated")
+# Stripe's `created` counts whole seconds: within one second a creation comes before an update (and
+# two updates of the same second rank by event id, the same way whatever order they arrive in).
+TIE_BREAK = {"customer.created": "0", "customer.updated": "1"}
 
 
 class _Customer(OpenSchema):
@@ -37,6 +40,7 @@ class _Data(OpenSchema):
 class _Event(OpenSchema):
     id = Id(required=True)
     type = fields.String(required=True)
+    created = fields.Integer(load_default=None, allow_none=True, strict=True, validate=EPOCH_SECONDS)
     data = fields.Nested(_Data, required=True)
 
 
@@ -58,7 +62,8 @@ def adapt_stripe(payload: Any, headers: Headers, options: Mapping[str, Any]) -> 
     data["created_at"] = iso_from_epoch(customer["created"]) if customer["created"] is not None else None
     data["previous"] = event["data"]["previous_attributes"]
     return AdaptedEvent(type=event["type"], data={k: v for k, v in data.items() if v is not None},
-                        delivery_id=event["id"])
+                        delivery_id=event["id"], occurred_at=event["created"],
+                        order_tie=TIE_BREAK.get(event["type"], "9"), entity=customer["id"])
 
 
 ADAPTER = Adapter(name="stripe", adapt=adapt_stripe, event_types=HANDLED, accepts=("json",),

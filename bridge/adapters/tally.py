@@ -79,7 +79,8 @@ def adapt_tally(payload: Any, headers: Headers, options: Mapping[str, Any]) -> A
     event = form_data(answers, options=options, hidden=hidden, variables=variables, form_id=data["formId"],
                       form_name=data["formName"], submission_id=submission, submitted_at=data["createdAt"])
     return AdaptedEvent(type=FORM_SUBMITTED, data=event,
-                        delivery_id=delivery_id("tally", data["formId"], submission))
+                        delivery_id=delivery_id("tally", data["formId"], submission),
+                        occurred_at=data["createdAt"], entity=text(submission))
 
 
 def _value(item: Mapping[str, Any]) -> Any:

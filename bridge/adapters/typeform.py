@@ -93,7 +93,8 @@ def adapt_typeform(payload: Any, headers: Headers, options: Mapping[str, Any]) -
                      form_id=response["form_id"], form_name=definition.get("title"),
                      submission_id=response["token"], submitted_at=response["submitted_at"])
     return AdaptedEvent(type=FORM_SUBMITTED, data=data,
-                        delivery_id=delivery_id("typeform", response["form_id"], response["token"]))
+                        delivery_id=delivery_id("typeform", response["form_id"], response["token"]),
+                        occurred_at=response["submitted_at"], entity=text(response["token"]))
 
 
 def _questions(top: list[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

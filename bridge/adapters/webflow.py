@@ -16,7 +16,7 @@ from marshmallow import fields
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent
 from bridge.adapters.common import (Answer, Id, OpenSchema, boolean, delivery_id, field_key, form_data, load,
-                                   number, unhandled)
+                                   number, text, unhandled)
 from bridge.inbound import Headers
 
 HANDLED = "form_submission"
@@ -59,7 +59,8 @@ def adapt_webflow(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
     data = form_data(answers, options=options, form_id=sub["formId"], form_name=sub["name"],
                      submission_id=submission_id, submitted_at=sub["submittedAt"] or sub["d"])
     return AdaptedEvent(type=FORM_SUBMITTED, data=data,
-                        delivery_id=delivery_id("webflow", site_id, submission_id))
+                        delivery_id=delivery_id("webflow", site_id, submission_id),
+                        occurred_at=sub["submittedAt"] or sub["d"], entity=text(submission_id))
 
 
 def _answer(name: str, value: Any, field_type: str) -> Answer:

@@ -46,7 +46,7 @@ rules:
     actions: [{add_tags: [a]}]
 """,
      [
-         "4:5: error: unknown key 'whne' (did you mean 'when'?); expected one of: id, description, enabled, when, if, vars, customer, actions, stop [r]",
+         "4:5: error: unknown key 'whne' (did you mean 'when'?); expected one of: id, description, enabled, when, if, vars, customer, actions, stop, order [r]",
      ]),
     ('a rule without an id',
      """\
