@@ -1,4 +1,4 @@
-"""`python bench/ingest.py [--duration 10] [--connections 32] [--workers 2 --threads 4]`
+"""`python bench/ingest.py [--duration 10] [--connections 32] [--workers 2 --threads 4] [--worker-class gevent]`
 
 Ingest throughput and latency of `POST /hooks/<source>` (JSON, token auth, parsing, adapter,
 marshmallow validation, idempotency claim, event store, enqueue) under gunicorn, against a bare
@@ -59,7 +59,8 @@ def run_variant(variant: str, *, redis_url: str, redis_pid: int, configs: dict[s
         app, env = "bench.baseline_app:create_floor_app()", child_env(BENCH_REDIS_URL=redis_url)
     else:
         app, env = "bridge:create_app()", bridge_env(configs[variant])
-    proc, url = start_gunicorn(app, env, workers=workers, threads=threads, name=f"gunicorn-{variant}")
+    proc, url = start_gunicorn(app, env, workers=workers, threads=threads, name=f"gunicorn-{variant}",
+                               extra=["--worker-class", args.worker_class])
     try:
         if args.warmup > 0:
             run_load(url, duration=args.warmup, connections=args.connections, generator=args.generator)
@@ -114,6 +115,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
+    ap.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"),
+                    help="gunicorn worker class (default gthread, as the recorded results; web and dev run gevent)")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds of load first (default 2)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the variants interleaved; medians")
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {VARIANTS}")
@@ -145,7 +148,7 @@ def main() -> int:
 
     runs: list[dict[str, Any]] = []
     for workers, threads in settings:
-        print(f"\ngunicorn --workers {workers} --threads {threads} --worker-class gthread")
+        print(f"\ngunicorn --workers {workers} --threads {threads} --worker-class {args.worker_class}")
         for _ in range(args.rounds):
             for variant in variants:
                 runs.append(run_variant(variant, redis_url=server.url, redis_pid=server.proc.pid,  # type: ignore

@@ -23,6 +23,7 @@ whichever worker answers the scrape. A worker that exits is marked dead so its l
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 from typing import Any
@@ -78,7 +79,15 @@ def _redactor() -> Any:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+    """prometheus_client's `multiprocess.mark_process_dead(pid)`: drop the dead worker's live-gauge files.
 
-        multiprocess.mark_process_dead(worker.pid)
+    Done here with glob, not by importing prometheus_client: this runs in the master, inside its
+    SIGCHLD handler (an import there was interrupted by the next signal at shutdown), and the master
+    must not load ssl (prometheus_client's exposition does) before the gevent workers patch it."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for path in glob.glob(os.path.join(folder, f"gauge_live*_{worker.pid}.db")):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
