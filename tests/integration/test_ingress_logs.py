@@ -20,6 +20,7 @@ OTHER_SECRET = "rotated TOPSECRET/2+=&"      # needs percent-encoding in a URL
 API_KEY = "sk_live_TOPSECRET_api_9e8d"
 ADMIN = "admin-TOPSECRET-314"
 SECRETS = (SOURCE_TOKEN, OTHER_SECRET, API_KEY, ADMIN, "TOPSECRET")
+NO_EVENT = "evt_" + "0" * 32  # a well-formed id that is not stored
 
 
 @pytest.fixture(scope="module", params=["web", "dev"])
@@ -44,8 +45,8 @@ def logged(request, tmp_path_factory, redis_url, sandbox):
             httpx.post(f"{url}/hooks/{SOURCE_TOKEN}", json={}),            # unknown source: logged by name
             httpx.get(f"{url}/healthz", headers={"Referer": f"https://app.test/?token={SOURCE_TOKEN}",
                                                  "User-Agent": f"curl {API_KEY}"}),
-            httpx.get(f"{url}/events/x", headers={"Authorization": f"Bearer {ADMIN}"}),
-            httpx.get(f"{url}/events/x?token={ADMIN}"),
+            httpx.get(f"{url}/events/{NO_EVENT}", headers={"Authorization": f"Bearer {ADMIN}"}),
+            httpx.get(f"{url}/events/{NO_EVENT}?token={ADMIN}"),
         ]
         assert [r.status_code for r in sent] == [202, 202, 401, 202, 404, 200, 404, 401], [r.text for r in sent]
     return srv.log_text(), stack
