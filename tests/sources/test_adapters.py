@@ -283,3 +283,17 @@ def test_the_json_adapter_keeps_the_senders_keys_and_adds_only_missing_person_ke
     assert {k: data[k] for k in body} == body
     assert (data["first_name"], data["last_name"], data["email"], data["name"]) == (
         "Jean", "Dupont", "jean@example.fr", "Acme form")
+
+
+def test_a_form_builders_bracketed_field_groups_are_one_answer_each() -> None:
+    """Elementor's advanced data: fields[<id>][title|type|value|raw_value|required]."""
+    group = {"id": "email", "type": "email", "title": "Adresse e-mail", "value": "lea@example.fr",
+             "raw_value": "lea@example.fr", "required": "1"}
+    body = {"form[name]": "Contact", **{f"fields[email][{k}]": v for k, v in group.items()},
+            **{f"fields[name][{k}]": v for k, v in {"id": "name", "type": "text", "title": "Nom complet",
+                                                     "value": "Léa Petit"}.items()},
+            "fields[x][title]": "no value: kept flat"}
+    data = _adapt("form", body).data
+    assert data["fields"] == {"form_name": "Contact", "adresse_e_mail": "lea@example.fr",
+                              "nom_complet": "Léa Petit", "fields_x_title": "no value: kept flat"}
+    assert (data["email"], data["name"]) == ("lea@example.fr", "Léa Petit")

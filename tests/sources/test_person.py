@@ -38,9 +38,11 @@ LABEL, LOOSE = 3, 4
     # German
     ("Vorname", "first_name"), ("Nachname", "last_name"), ("Vor- und Nachname", "full_name"),
     ("E-Mail-Adresse", "email"), ("Wie heißt du?", "full_name"), ("Telefon", "phone"),
+    ("Vor- und Zuname", "full_name"), ("Ihre E-Mail-Adresse", "email"), ("Email*", "email"),
     # Spanish
     ("Nombre", "name"), ("Apellido", "last_name"), ("Apellidos", "last_name"), ("Tu nombre", "name"),
     ("Nombre completo", "full_name"), ("Correo electrónico", "email"), ("Correo", "email"),
+    ("Nombre y apellidos", "full_name"), ("Correo electrónico *", "email"),
     ("¿Cómo te llamas?", "full_name"), ("Teléfono", "phone"),
     # Swedish
     ("Förnamn", "first_name"), ("Efternamn", "last_name"), ("Namn", "name"), ("E-post", "email"),
@@ -51,6 +53,9 @@ LABEL, LOOSE = 3, 4
     # Polish
     ("Imię", "first_name"), ("Nazwisko", "last_name"), ("Imię i nazwisko", "full_name"),
     ("Adres e-mail", "email"), ("Numer telefonu", "phone"),
+    # Korean, Russian, Finnish
+    ("이름", "name"), ("이메일", "email"), ("연락처", "phone"), ("Имя", "first_name"), ("Фамилия", "last_name"),
+    ("Sähköposti", "email"),
 ])
 def test_a_label_that_plainly_names_a_role(label: str, role: str) -> None:
     assert role_of(label) == (role, LABEL)
