@@ -2,7 +2,8 @@
 
 HubSpot has no form-submission event for apps. A workflow posts the contact record (the legacy
 contact shape: `vid`, `properties: {name: {value}}`, `form-submissions`), or, with "Customize request
-body", a flat object of the properties chosen. Both become `form.submitted`: the contact's current
+body", a flat object of the properties chosen; newer bodies send the CRM v3 object (`{id, properties:
+{email, firstname…}}`). All become `form.submitted`: the contact's current
 properties are `fields`; the latest form submission gives form id/name, submission id and time; a
 record whose properties lack `email` takes the primary EMAIL of `identity-profiles[].identities`.
 Extra keys: `contact_id` (vid), `portal_id`. Delivery id: `hubspot:<portal>:<vid>:<conversion-id>`.
@@ -54,6 +55,8 @@ def adapt_hubspot(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
     if isinstance(payload, list):
         return _batch(payload)
     body = require_mapping(payload)
+    if "vid" not in body and isinstance(body.get("properties"), Mapping) and "id" in body:
+        return _crm_object(body, options)
     if "vid" not in body:
         return AdaptedEvent(type=FORM_SUBMITTED, data=form_data(flat_answers(body), options=options))
     contact = load(_Contact(), body)
@@ -72,6 +75,20 @@ def adapt_hubspot(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
     return AdaptedEvent(type=FORM_SUBMITTED, data=data, delivery_id=delivery_id(
         "hubspot", contact["portal_id"], contact["vid"], latest.get("conversion_id")),
         occurred_at=submitted_ms or None, entity=contact["vid"])
+
+
+def _crm_object(body: Mapping[str, Any], options: Mapping[str, Any]) -> AdaptedEvent:
+    """A CRM v3 contact (`{id, properties: {email, firstname…}, createdAt}`), as newer workflow and
+    integration bodies send it: the same data as the legacy record, without form-submission details."""
+    values = {name: (prop.get("value") if isinstance(prop, Mapping) else prop)
+              for name, prop in body["properties"].items()}
+    known = {role: next((values[p] for p in props if values.get(p)), None)
+             for role, props in PERSON_PROPERTIES.items()}
+    data = form_data(flat_answers(values), options=options, known=known)
+    contact_id = text(body.get("id"))
+    if contact_id:
+        data["contact_id"] = contact_id
+    return AdaptedEvent(type=FORM_SUBMITTED, data=data)
 
 
 def _identity_email(profiles: Any) -> str | None:
