@@ -222,7 +222,6 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
     from bridge.cli.dev_runtime import RUNTIME_FILE, remove_runtime, write_runtime
 
     signals = Signals()
-    signals.install()
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -247,6 +246,7 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
                         ([("127.0.0.1", sandbox_port, "--sandbox-port", "the sandbox")] if sandbox_url else []))
     stack = Stack(signals)
     try:
+        signals.install()  # from here on a stop signal stops whatever has been started
         if env.get("REDIS_URL"):
             click.echo(f"redis:    {shown_url(env['REDIS_URL'])} (from REDIS_URL)")
             if "@" not in env["REDIS_URL"]:  # an address for the CLI beside dev; one with a password stays yours
