@@ -18,6 +18,7 @@ from bridge.event_detail import event_detail
 from bridge.events_query import find_events, parse_query
 from bridge.console.overview import rules_overview
 from bridge.console.trial import evaluation_event, try_rules
+from bridge.rejections import RejectedQuerySchema
 from bridge.schemas import ReplaySelectionSchema, TryRulesSchema
 from bridge.state import BridgeState
 from bridge.verify.base import constant_time_equal
@@ -69,9 +70,21 @@ def list_events() -> Any:
         query = parse_query(request.args)
     except ValidationError as exc:
         raise QueryInvalid.from_messages(exc.messages) from None
-    page = find_events(_state().store, query)
+    page = find_events(_state().store, query, _state().config)
     return envelope.ok(page.events, total=page.total, offset=page.offset, limit=page.limit,
                        truncated=page.truncated)
+
+
+@bp.get("/events/rejected")
+def list_rejected() -> Any:
+    """Deliveries refused with a 4xx, newest first, with their cause (`RejectedQuerySchema`)."""
+    _require_admin()
+    try:
+        query = RejectedQuerySchema().load(request.args.to_dict(flat=True))
+    except ValidationError as exc:
+        raise QueryInvalid.from_messages(exc.messages) from None
+    rows = _state().rejections.recent(**query)
+    return envelope.ok(rows, total=len(rows), offset=0, limit=query["limit"], truncated=False)
 
 
 @bp.post("/events/<event_id:event_id>/replay")

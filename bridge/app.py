@@ -16,6 +16,7 @@ from bridge.state import BridgeState
 from bridge.verify import Clock
 from workers.config import Config, check_api, load_config
 from workers.errors import ConfigError
+from workers.logsafe import exception_summary
 
 log = logging.getLogger("cstar_bridge.app")
 
@@ -54,6 +55,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
             raise SystemExit(4) from None  # gunicorn's APP_LOAD_ERROR: the arbiter stops, no restart loop
     else:
         check_rules(config)
+    from bridge.rejections import rejection_log
     from workers.celery_app import create_celery
     from workers.runtime import make_store, redis_client
     from workers.enqueue import TaskMessages, send_via_celery
@@ -69,7 +71,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     app.extensions["cstar_bridge"] = BridgeState(
         config=config, sources=build_sources(config, clock=clock), store=make_store(config, r), redis=r,
         enqueue=enqueue or (lambda event_id: send_via_celery(celery, event_id)), celery=celery,
-        messages=TaskMessages(celery, config.queue) if atomic else None)
+        messages=TaskMessages(celery, config.queue) if atomic else None, rejections=rejection_log(config, r))
 
     from bridge import admin, ingest, openapi
     from bridge.console import init_console
@@ -112,7 +114,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> Any:
-        log.exception("unexpected error")
+        log.error("unexpected error: %s", exception_summary(exc))  # never the message: it may quote the payload
         g.error_code = "internal_error"
         return envelope.error(500, "api_error", "internal_error",
                               "unexpected error; the event was not accepted, retry later")

@@ -9,6 +9,7 @@ import re
 from typing import Any, Iterator, Mapping
 
 from workers.config import Config, Secret
+from workers.retention import policy_for, redact_event
 from workers.store import EventStore
 
 REDACTED = "[redacted]"
@@ -69,6 +70,7 @@ def event_detail(store: EventStore, config: Config, event_id: str) -> dict[str, 
     ev = store.load(event_id)
     if ev is None:
         return None
+    ev = redact_event(ev, policy_for(config, ev.get("source")))  # before processing ends, too
     shown = {k: v for k, v in ev.items() if not k.startswith("deliveries:") and not k.startswith("step:")}
     shown["deliveries"] = {k.split(":", 1)[1]: v for k, v in ev.items() if k.startswith("deliveries:")}
     if isinstance(shown.get("headers"), str):

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from workers.retention import MASK, policy_for
 from workers.store import EventStore
 
 STATUSES = ("accepting", "queued", "processing", "retrying", "parked", "pending", "done", "dead", "ignored",
@@ -79,9 +80,12 @@ def parse_query(args: Mapping[str, Any]) -> dict[str, Any]:
     return QUERY.load(dict(args))
 
 
-def find_events(store: EventStore, query: Mapping[str, Any]) -> EventPage:
-    """Stored events matching `query` (as `parse_query` returns it), newest first, one page."""
+def find_events(store: EventStore, query: Mapping[str, Any], config: Any = None) -> EventPage:
+    """Stored events matching `query` (as `parse_query` returns it), newest first, one page; with the
+    `config`, the person shown as each source's `pii.redact` says (workers.retention)."""
     rows, scanned, truncated = _scan(store)
+    if config is not None:
+        rows = [_redacted_row(row, config) for row in rows]
     wanted = [row for row in rows if _matches(row, query)]
     wanted.sort(key=lambda r: (r["_ts"], r["id"]), reverse=True)
     offset, limit = int(query.get("offset") or 0), int(query.get("limit") or 100)
@@ -107,6 +111,12 @@ def _scan(store: EventStore) -> tuple[list[dict[str, Any]], int, bool]:
             continue  # expired between SCAN and HMGET
         rows.append(event_row(raw))
     return rows, len(keys), truncated
+
+
+def _redacted_row(row: dict[str, Any], config: Any) -> dict[str, Any]:
+    policy = policy_for(config, row.get("source"))
+    hidden = {p for p in policy.redact if len(p) == 1}
+    return {**row, **{k: MASK for k in ("email", "name") if (k,) in hidden and row.get(k) is not None}}
 
 
 def event_row(raw: Mapping[str, Any]) -> dict[str, Any]:

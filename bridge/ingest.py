@@ -17,21 +17,23 @@ import time
 from typing import Any
 
 import redis
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from marshmallow import ValidationError
 
 from bridge import envelope, metrics
 from bridge.body import read_body
-from bridge.errors import (BodyUnreadable, IdempotencyInFlight, IdempotencyMismatch, PayloadInvalid,
+from bridge.errors import (BodyUnreadable, HttpError, IdempotencyInFlight, IdempotencyMismatch, PayloadInvalid,
                            PayloadTooLarge, ServiceUnavailable, UnknownSource, UnsupportedMediaType,
                            VerificationFailed)
 from bridge.event_detail import stored_request
 from bridge.inbound import Headers, InboundRequest
 from bridge.parsing import parse_body
+from bridge.rejections import Rejected
 from bridge.schemas import ENVELOPE
 from bridge.state import BridgeState
 from rules.ordering import iso_ms, order_key
 from workers import strict_json
+from workers.retention import apply_after_processing, parse_policy, policy_for
 from workers.store import fingerprint, new_event_id
 
 log = logging.getLogger("cstar_bridge.ingest")
@@ -42,18 +44,33 @@ bp = Blueprint("ingest", __name__)
 @bp.post("/hooks/<source>")
 def receive(source: str) -> Any:
     with metrics.LATENCY.time():
-        return _receive(source)
+        state: BridgeState = current_app.extensions["cstar_bridge"]
+        try:
+            return _receive(state, source)
+        except HttpError as exc:
+            if 400 <= exc.status < 500 and state.rejections is not None:
+                _record_rejection(state, source, exc)
+            raise
 
 
-def _receive(source: str) -> Any:
-    state: BridgeState = current_app.extensions["cstar_bridge"]
+def _record_rejection(state: BridgeState, source: str, exc: HttpError) -> None:
+    """Keep the refused request with its cause (bridge.rejections); built only on this error path."""
+    seen = Rejected(source=source, known=source in state.sources, method=request.method, path=request.full_path,
+                    content_type=request.mimetype or "", headers=Headers(dict(request.headers)),
+                    body=g.get("hook_body"))
+    cfg = state.config.sources.get(source)
+    state.rejections.record(seen, exc, cfg.verify if cfg is not None else None,
+                            parse_policy(source, cfg.options) if cfg is not None else None)
+
+
+def _receive(state: BridgeState, source: str) -> Any:
     src = state.sources.get(source)
     if src is None:  # never for a transient problem: some senders disable the webhook on 404
         # A stranger learns nothing about the other sources; the operator finds the names in the log.
         log.warning("delivery to unknown source %r; configured: %s", source[:100], ", ".join(sorted(state.sources)))
         raise UnknownSource("no such source (check the URL: /hooks/<source> as named in `sources:` in bridge.yaml)")
     # All of it or a 4xx: 413 past max_body_bytes whatever the framing, 400 for a body cut short.
-    raw = read_body(request.environ, state.config.max_body_bytes, state.config.body_timeout)
+    raw = g.hook_body = read_body(request.environ, state.config.max_body_bytes, state.config.body_timeout)
     inbound = InboundRequest(source=source, method=request.method, url=lambda: request.url,
                              headers=Headers(dict(request.headers)), body=raw,
                              query=lambda: request.args.to_dict(flat=True), content_type=request.mimetype or "")
@@ -105,6 +122,7 @@ def _receive(source: str) -> Any:
     if not claim.new:
         return _duplicate(source, claim, fp, header_key is not None)
     if adapted.ignored:
+        apply_after_processing(state.store, event_id, policy_for(state.config, source))
         metrics.EVENTS.labels(source=source, outcome="ignored").inc()
         return envelope.ok({"eventId": event_id, "status": "ignored", "duplicate": False,
                             "reason": event["reason"]}, 200)

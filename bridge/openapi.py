@@ -16,6 +16,7 @@ from marshmallow import Schema, fields, validate
 
 from bridge import errors
 from bridge.events_query import STATUSES, EventQuerySchema
+from bridge.rejections import RejectedQuerySchema
 from bridge.schemas import ReplaySelectionSchema, TryRulesSchema
 
 bp = Blueprint("openapi", __name__)
@@ -92,6 +93,27 @@ class EventRowSchema(Schema):
     api_calls = fields.Integer(required=True)
 
 
+class RejectedRowSchema(Schema):
+    """One recorded rejection (bridge.rejections): credentials and secrets masked, body and headers capped."""
+
+    id = fields.String(required=True, metadata={"description": "the record's id (a Redis stream id: ms-seq)"})
+    at = fields.String(required=True)
+    source = fields.String(required=True, metadata={"description": "as addressed (unknown ones too)"})
+    status = fields.Integer(required=True)
+    cause = fields.String(required=True, metadata={"description": "verification_failed.<check>, unparsable_json, "
+                                                                  "payload_too_large, unknown_source, …"})
+    message = fields.String(required=True)
+    method = fields.String()
+    path = fields.String()
+    content_type = fields.String()
+    headers = fields.Dict(keys=fields.String(), values=fields.String())
+    check = fields.String()
+    fields_ = fields.List(fields.String(), data_key="fields")
+    body = fields.String()
+    body_size = fields.Integer()
+    body_truncated = fields.Boolean()
+
+
 class EventDetailSchema(Schema):
     class Meta:
         unknown = "include"
@@ -145,12 +167,14 @@ def build_spec() -> dict[str, Any]:
     for name, schema in [("Meta", MetaSchema), ("ListMeta", ListMetaSchema), ("ErrorEnvelope", ErrorEnvelopeSchema),
                          ("Accepted", AcceptedSchema), ("EventRow", EventRowSchema),
                          ("EventDetail", EventDetailSchema), ("ReplayResult", ReplayResultSchema),
-                         ("ReplaySelection", ReplaySelectionSchema), ("Health", HealthSchema)]:
+                         ("ReplaySelection", ReplaySelectionSchema), ("Health", HealthSchema),
+                         ("RejectedRow", RejectedRowSchema)]:
         spec.components.schema(name, schema=schema)
     ref = "#/components/schemas/"
     _envelope(spec, "AcceptedEnvelope", {"$ref": ref + "Accepted"})
     _envelope(spec, "EventListEnvelope", {"type": "array", "items": {"$ref": ref + "EventRow"}}, "ListMeta")
     _envelope(spec, "EventDetailEnvelope", {"$ref": ref + "EventDetail"})
+    _envelope(spec, "RejectedListEnvelope", {"type": "array", "items": {"$ref": ref + "RejectedRow"}}, "ListMeta")
     _envelope(spec, "ReplayEnvelope", {"$ref": ref + "ReplayResult"})
     _envelope(spec, "ReplayManyEnvelope", {"type": "object", "additionalProperties": {"type": "string"},
                                            "description": "event id -> replayed | not replayable (…) | not found"})
@@ -186,6 +210,11 @@ def build_spec() -> dict[str, Any]:
         "summary": "List stored events, newest first", "operationId": "listEvents", "security": _ADMIN,
         "parameters": [{"in": "query", "schema": EventQuerySchema}],
         "responses": {"200": _ok("EventListEnvelope", "one page of events"),
+                      "400": _err("a query parameter is not valid (named in `fields`)"), **_ADMIN_ERRORS}}})
+    spec.path("/events/rejected", operations={"get": {
+        "summary": "Deliveries refused with a 4xx, newest first, with their cause", "operationId": "listRejected",
+        "security": _ADMIN, "parameters": [{"in": "query", "schema": RejectedQuerySchema}],
+        "responses": {"200": _ok("RejectedListEnvelope", "the recorded rejections"),
                       "400": _err("a query parameter is not valid (named in `fields`)"), **_ADMIN_ERRORS}}})
     event_id = {"name": "eventId", "in": "path", "required": True,
                 "schema": {"type": "string", "pattern": "^evt_[0-9a-f]{1,64}$"}}

@@ -12,6 +12,7 @@ from rules.ordering import time_ms
 from rules.values import MISSING, resolve
 from workers.config import Config
 from workers.errors import ConfigError
+from workers.retention import parse_policy
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,11 @@ def build_sources(config: Config, *, clock: Clock | None = None) -> dict[str, So
         if field is not None and (not isinstance(field, str) or not all(field.split("."))):
             problems.append(f"sources.{name}.occurred_at: expected the body field holding the event's time as a "
                             f"dotted path (e.g. updated_at or meta.occurred_at), got {field!r}")
+            continue
+        try:
+            parse_policy(name, sc.options)
+        except ConfigError as exc:
+            problems.append(str(exc))
             continue
         status = sc.options.get("success_status", adapter.success_status)
         if status not in (200, 202):

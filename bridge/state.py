@@ -20,3 +20,4 @@ class BridgeState:
     celery: Any = None
     # Builds the task message pushed by the claim script itself (broker == the store's Redis).
     messages: Any = None
+    rejections: Any = None  # bridge.rejections.RejectionLog

@@ -260,7 +260,7 @@ class CstarClient:
                             duration_ms=round((time.perf_counter() - started) * 1000, 3),
                             request_id=request_id, error=type(error).__name__ if error else None,
                             retry_after=error.retry_after if error else None)
-        log.debug("%s %s -> %s in %.1f ms (%s)%s", method, path, status if status is not None else "no answer",
+        log.debug("%s %s -> %s in %.1f ms (%s)%s", method, path.split("?")[0], status if status is not None else "no answer",
                   record.duration_ms, request_id or "-", f" {record.error}" if error else "")
         if self._on_response is not None:
             self._on_response(record)

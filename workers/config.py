@@ -119,6 +119,16 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class RejectedConfig:
+    """The record of rejected deliveries (bridge.rejections): per source, the newest `keep` requests
+    for `ttl` seconds, at most `per_minute` recorded each minute (the rest are only counted)."""
+
+    keep: int = 200
+    per_minute: int = 60
+    ttl: int = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
 class Config:
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker_url: str = ""  # defaults to redis_url
@@ -147,6 +157,7 @@ class Config:
     queue: str = "cstar-bridge"
     base_dir: Path = field(default_factory=Path.cwd)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    rejected: RejectedConfig = field(default_factory=RejectedConfig)
 
     @property
     def effective_broker_url(self) -> str:
@@ -240,6 +251,15 @@ class _WorkerSchema(Schema):
     note_markers = fields.Boolean()
 
 
+class _RejectedSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    keep = fields.Integer(validate=validate.Range(min=0, max=10000))
+    per_minute = fields.Integer(validate=validate.Range(min=0, max=10000))
+    ttl = fields.Integer(validate=validate.Range(min=60))
+
+
 class _ConfigSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -263,6 +283,7 @@ class _ConfigSchema(Schema):
     key_prefix = fields.String()
     queue = fields.String()
     worker = fields.Nested(_WorkerSchema, load_default=dict)
+    rejected = fields.Nested(_RejectedSchema, load_default=dict)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
@@ -308,7 +329,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     if env.get("BRIDGE_RULES"):
         raw["rules"] = [s for s in env["BRIDGE_RULES"].split(os.pathsep) if s]
 
-    for section in ("cstar", "sources", "worker"):
+    for section in ("cstar", "sources", "worker", "rejected"):
         if section in raw and raw[section] is None:  # `cstar:` with nothing under it: not set
             del raw[section]
     try:
@@ -324,11 +345,12 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         for name, s in data.pop("sources").items()
     }
     worker = WorkerConfig(**data.pop("worker"))
+    rejected = RejectedConfig(**data.pop("rejected"))
     for key in ("admin_token", "metrics_token"):
         if key in data:
             data[key] = Secret(data[key])
     data["rules"] = tuple(data["rules"])
-    cfg = Config(cstar=cstar, sources=sources, worker=worker, base_dir=base_dir, **data)
+    cfg = Config(cstar=cstar, sources=sources, worker=worker, rejected=rejected, base_dir=base_dir, **data)
     return replace(cfg, **overrides) if overrides else cfg
 
 

@@ -24,6 +24,8 @@ from workers.executor import Resolved, apply_combined, apply_plan, note_marker, 
 from workers.locks import CustomerBusy
 from workers.ordering import event_mark
 from workers.ratelimit import RateLimitWait
+from workers.logsafe import exception_summary
+from workers.retention import apply_after_processing, policy_for
 from workers.store import TERMINAL, bounded_trace
 from workers.timing import backoff, max_countdown
 
@@ -95,10 +97,11 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
         log.warning("event %s: %s: %s", event_id, type(exc).__name__, exc)
         return _transient(ctx, event_id, failures + 1, _error(exc), f"{type(exc).__name__}: {exc}")
     except DETERMINISTIC_ERRORS as exc:  # the same input fails the same way: no retry can help
-        log.warning("event %s is poison: %s: %s", event_id, type(exc).__name__, exc)
+        log.warning("event %s is poison: %s (the reason is stored with the event)", event_id, exception_summary(exc))
         return _poison(ctx, event_id, f"{type(exc).__name__}: {exc}", exc, failures)
     except Exception as exc:  # a bug: retry a couple of times (in case it was a fluke), then park it
-        log.exception("event %s failed unexpectedly", event_id)
+        log.error("event %s failed unexpectedly: %s (the message is stored with the event)", event_id,
+                  exception_summary(exc))
         return _unexpected(ctx, ev, event_id, exc, failures)
 
     outcome = {"matched": list(evaluation.matched), "steps": steps, "calls": ctx.calls,
@@ -106,6 +109,7 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
     trace = annotate_trace(evaluation.trace, steps)
     store.finish(event_id, "done", matched=list(evaluation.matched), **_trace(ctx, trace, ev),
                  changes=steps, calls=ctx.calls, outcome=outcome, finished_at=_iso())
+    apply_after_processing(store, event_id, policy_for(ctx.config, ev.get("source")))
     return Outcome("done")
 
 
@@ -205,11 +209,18 @@ def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, r
             step = ctx.order.record(p.event_id, plan.key, result.to_dict(), o)
             ctx.store.finish(p.event_id, "done", changes=[step], calls=[], coalesced_into=event_id,
                              finished_at=_iso(), **_parked_trace(ctx, p.event_id, step))
+            apply_after_processing(ctx.store, p.event_id, _parked_policy(ctx, p.event_id))
         if not parked:
             break
         time.sleep(_LINGER)  # a burst is under way: let a few more plans park before the next write
     assert own is not None
     return own
+
+
+def _parked_policy(ctx: Any, event_id: str) -> Any:
+    """The retention policy of a parked event's source (workers.retention)."""
+    source = ctx.store.r.hget(ctx.store.event_key(event_id), "source")
+    return policy_for(ctx.config, source.decode() if isinstance(source, bytes) else source)
 
 
 def _parked_trace(ctx: Any, event_id: str, step: dict[str, Any]) -> dict[str, Any]:

@@ -34,8 +34,8 @@ def list_cmd(config_path: str | None, status: str, limit: int, as_json: bool) ->
     """List events by status, newest first (the same listing as `GET /events` and the console)."""
     from bridge.events_query import find_events, parse_query
 
-    _, store = _store(config_path)
-    rows = find_events(store, parse_query({"status": status, "limit": limit})).events
+    cfg, store = _store(config_path)
+    rows = find_events(store, parse_query({"status": status, "limit": limit}), cfg).events
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -43,6 +43,34 @@ def list_cmd(config_path: str | None, status: str, limit: int, as_json: bool) ->
         click.echo(f"{r['id']}  {r.get('status') or '-':<10} {r.get('source') or '-':<12} "
                    f"{r.get('received_at') or '-'}  {r.get('reason') or ''}")
     click.echo(f"{len(rows)} event(s) with status {status}")
+
+
+@events_group.command("rejected")
+@config_option
+@click.option("--source", help="only this source (`?`: deliveries to unknown sources)")
+@click.option("--cause", help="only this cause, or a family (verification_failed)")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True)
+def rejected_cmd(config_path: str | None, source: str | None, cause: str | None, limit: int, as_json: bool) -> None:
+    """Deliveries refused with a 4xx, newest first, with their cause (the same as `GET /events/rejected`)."""
+    from marshmallow import ValidationError
+
+    from bridge.rejections import RejectedQuerySchema, rejection_log
+    from workers.runtime import redis_client
+
+    cfg = load_or_exit(config_path, beside_dev=True)
+    try:
+        query = RejectedQuerySchema().load({k: v for k, v in (("source", source), ("cause", cause),
+                                                               ("limit", limit)) if v is not None})
+    except ValidationError as exc:
+        raise click.UsageError(f"{exc.messages}") from None
+    rows = rejection_log(cfg, redis_client(cfg.redis_url)).recent(**query)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['at']}  {r['status']}  {r['source']:<12} {r['cause']:<36} {r['message'][:100]}")
+    click.echo(f"{len(rows)} rejected deliver{'y' if len(rows) == 1 else 'ies'}")
 
 
 @events_group.command("show")

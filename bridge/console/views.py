@@ -109,7 +109,7 @@ def events() -> Any:
     except ValidationError as exc:
         fields = flatten_messages(exc.messages)
         return render_template("console/events.html", page=None, args=args, query_error=fields), 400
-    page = find_events(state().store, query)
+    page = find_events(state().store, query, state().config)
     nav = {k: v for k, v in args.items() if k != "offset"}
     return render_template("console/events.html", page=page, args=args, nav=nav, query_error=None)
 
