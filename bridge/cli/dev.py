@@ -249,6 +249,7 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
         signals.install()  # from here on a stop signal stops whatever has been started
         if env.get("REDIS_URL"):
             click.echo(f"redis:    {shown_url(env['REDIS_URL'])} (from REDIS_URL)")
+            _require_redis(env["REDIS_URL"])
             if "@" not in env["REDIS_URL"]:  # an address for the CLI beside dev; one with a password stays yours
                 chosen["REDIS_URL"] = env["REDIS_URL"]
         else:
@@ -317,6 +318,17 @@ def _require_free_ports(wanted: list[tuple[str, int, str, str]]) -> None:
             except OSError as exc:
                 raise click.ClickException(f"{what} cannot listen on {host}:{port} ({exc.strerror or exc}): is "
                                            f"another `cstar-bridge dev` running? Choose another with {option}") from None
+
+
+def _require_redis(url: str) -> None:
+    """A REDIS_URL that does not answer stops dev at once, saying so (not a bridge that never gets ready)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except (redis.exceptions.RedisError, OSError, ValueError) as exc:
+        raise click.ClickException(f"REDIS_URL {shown_url(url)} does not answer ({type(exc).__name__}: "
+                                   f"{exc}); start that Redis, or unset REDIS_URL for an embedded one") from None
 
 
 def _validate(env: dict[str, str]) -> Any:

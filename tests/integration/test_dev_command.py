@@ -284,3 +284,12 @@ def test_a_taken_port_is_a_message_not_a_traceback(tmp_path):
                                  text=True, timeout=60)
         assert sandbox.returncode == 1 and f"{port} is in use" in sandbox.stderr, sandbox
         assert "Traceback" not in sandbox.stdout + sandbox.stderr
+
+
+def test_a_redis_url_that_does_not_answer_stops_dev_with_a_message(tmp_path):
+    url = f"redis://:pw@127.0.0.1:{free_port()}/0"
+    done = subprocess.run([CLI, "dev", "--port", str(free_port()), "--sandbox-port", str(free_port())], cwd=tmp_path,
+                          env=clean_env(REDIS_URL=url), capture_output=True, text=True, timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "does not answer" in out and "unset REDIS_URL" in out, out
+    assert "Traceback" not in out and ":pw@" not in out
