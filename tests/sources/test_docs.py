@@ -15,18 +15,29 @@ from bridge.verify import build_verifier
 from tests.sources.support import request
 from tests.sources.test_verify_schemes import APPS_SCRIPT_HEADERS, GAS_BODY, GAS_SECRET
 from workers.config import load_config
+from workers.config_vars import load_yaml_with_vars
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sources.md"
 # One value that suits every scheme, including Standard Webhooks' base64 secrets.
 ENV_VALUE = "c2VjcmV0LXZhbHVlLWZvci1kb2NzLXRlc3Q="
 
 
+class _EveryVariable(dict):  # type: ignore[type-arg]
+    """An environment in which every variable is set to ENV_VALUE."""
+
+    def get(self, key: str, default: Any = None) -> str:
+        return ENV_VALUE
+
+    def __getitem__(self, key: str) -> str:
+        return ENV_VALUE
+
+
 def _documented_sources() -> dict[str, Any]:
     """Every source entry of the doc's YAML blocks, by name."""
     found: dict[str, Any] = {}
     for block in re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S):
-        expanded = re.sub(r"\$\{\w+\}", ENV_VALUE, textwrap.dedent(block))  # as load_config does, before YAML
-        loaded = yaml.safe_load(expanded) or {}
+        # through the loader load_config uses: ${VAR} into the parsed values, every variable set
+        loaded = load_yaml_with_vars(textwrap.dedent(block), _EveryVariable(), "docs/sources.md") or {}
         entries = loaded.get("sources", loaded)
         found.update({name: cfg for name, cfg in entries.items()
                       if isinstance(cfg, dict) and "adapter" in cfg})
