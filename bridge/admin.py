@@ -28,9 +28,10 @@ bp = Blueprint("admin", __name__)
 
 
 class EventIdConverter(BaseConverter):
-    """Event ids as the store makes them (`evt_` + hex), so `/events/replay` is never an event id."""
+    """Any path segment but the words `/events/replay…` routes use: `GET /events/replay` is a 405 with
+    `Allow: POST`, not a lookup of an event called "replay"."""
 
-    regex = r"evt_[0-9a-f]{1,64}"
+    regex = r"(?!replay(?:-dead)?$)[^/]+"
 
 
 @bp.record_once

@@ -217,7 +217,8 @@ def build_spec() -> dict[str, Any]:
         "responses": {"200": _ok("RejectedListEnvelope", "the recorded rejections"),
                       "400": _err("a query parameter is not valid (named in `fields`)"), **_ADMIN_ERRORS}}})
     event_id = {"name": "eventId", "in": "path", "required": True,
-                "schema": {"type": "string", "pattern": "^evt_[0-9a-f]{1,64}$"}}
+                "schema": {"type": "string", "pattern": "^evt_[0-9a-f]{1,64}$",
+                           "description": "as the bridge makes them; anything else is a 404"}}
     spec.path("/events/{eventId}", operations={"get": {
         "summary": "One event: status, data, trace, changes, API calls", "operationId": "getEvent",
         "security": _ADMIN, "parameters": [event_id],
