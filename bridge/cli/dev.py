@@ -282,12 +282,20 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
             time.sleep(0.5)
     except (KeyboardInterrupt, Stop) as exc:
         why = f" ({exc})" if isinstance(exc, Stop) else ""
-        click.echo(f"\nstopping{why}…")
+        _say(f"\nstopping{why}…")
     finally:
         signals.ignore()
         stack.stop()
         remove_runtime(RUNTIME_FILE)
-        click.echo("stopped: no process left behind")
+        _say("stopped: no process left behind")
+
+
+def _say(text: str) -> None:
+    """Print, unless the terminal is gone (SIGHUP after it closed): stopping must not fail on that."""
+    try:
+        click.echo(text)
+    except (OSError, ValueError):
+        pass
 
 
 def _print_banner(stack: Stack, cfg: Any, env: dict[str, str], chosen: dict[str, str], bridge_url: str,

@@ -293,3 +293,38 @@ def test_a_redis_url_that_does_not_answer_stops_dev_with_a_message(tmp_path):
     out = done.stdout + done.stderr
     assert done.returncode == 1 and "does not answer" in out and "unset REDIS_URL" in out, out
     assert "Traceback" not in out and ":pw@" not in out
+
+
+def test_a_closed_terminal_sighup_still_stops_everything(tmp_path):
+    """The terminal is gone (its output pipe closed), then SIGHUP arrives: nothing is left running."""
+    port, sandbox_port = free_port(), free_port()
+    proc = subprocess.Popen([CLI, "dev", "-c", "1", "--port", str(port), "--sandbox-port", str(sandbox_port)],
+                            cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    started: set[int] = set()
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 180
+        while BANNER_END.encode() not in seen:
+            line = proc.stdout.readline()
+            assert line and time.monotonic() < deadline, seen.decode(errors="replace")[-3000:]
+            seen += line
+        started = descendants(proc.pid)
+        proc.stdout.close()  # the terminal closes
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(90)
+        deadline = time.monotonic() + 30
+        while any(alive(p) for p in started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert started and not [p for p in started if alive(p)]
+        assert port_free(port) and port_free(sandbox_port)
+        assert not (tmp_path / ".dev" / "runtime.json").exists()
+    finally:
+        if proc.poll() is None:
+            for pid in descendants(proc.pid) | {proc.pid}:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait(10)
