@@ -18,7 +18,7 @@ import datetime as dt
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from contextvars import ContextVar
 from decimal import Decimal
 from functools import lru_cache
@@ -213,7 +213,7 @@ _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 def _check_method(method: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     """Refuse methods outside _SAFE_METHODS, and calls that would build more than MAX_BUILD items."""
-    owner = getattr(method, "__self__", None)
+    owner: Any = getattr(method, "__self__", None)
     name = getattr(method, "__name__", "")
     kind = next((k for k in _SAFE_METHODS if type(owner) is k), None)
     if kind is None:
@@ -232,7 +232,7 @@ def _check_method(method: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any])
             raise SecurityError(f"str.replace() would build more than {MAX_BUILD} characters")
     if name == "join" and kind is str and args:
         items = args[0]
-        if isinstance(items, (list, tuple)) and len(owner) * max(len(items) - 1, 0) > MAX_BUILD:
+        if isinstance(items, Sized) and len(owner) * max(len(items) - 1, 0) > MAX_BUILD:
             raise SecurityError(f"str.join() would build more than {MAX_BUILD} characters")
 
 

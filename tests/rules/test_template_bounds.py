@@ -33,6 +33,8 @@ POISON = [
     ("str.zfill", "{{ data.s.zfill(999999999) }}", "refused by the sandbox: str.zfill() would build"),
     ("str.replace method", "{{ data.s.replace('', data.big) }}", "refused by the sandbox: str.replace() would build"),
     ("str.join method", "{{ ('x' * 5000).join(data.list) }}", "refused by the sandbox: str.join() would build"),
+    ("str.join over the characters of a long text", "{{ ('x' * 5000).join(data.big) }}",
+     "refused by the sandbox: str.join() would build"),
     ("str.expandtabs is not offered", "{{ data.s.expandtabs(999999999) }}", "refused by the sandbox: str.expandtabs()"),
     ("int.to_bytes is not offered", "{{ (7).to_bytes(999999999, 'big') }}", "refused by the sandbox: int.to_bytes()"),
     ("str.encode is not offered", "{{ data.s.encode() }}", "refused by the sandbox: str.encode()"),
