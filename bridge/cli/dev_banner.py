@@ -106,7 +106,8 @@ def banner(*, bridge_url: str, sandbox_url: str | None, admin_shown: str, config
            f"  bridge:   {bridge_url}   (POST /hooks/<source>, GET /events/<id>, /healthz, /metrics)"]
     if sandbox_url:
         out.append(f"  sandbox:  {sandbox_url}   (team_dev, secret key sk_test_dev); the bridge writes there")
-    out += [f"  admin:    Authorization: Bearer {admin_shown}",
+    out += [f"  console:  {bridge_url}/console   (sign in with the admin token)",
+            f"  admin:    Authorization: Bearer {admin_shown}",
             f"  config:   {config_path}",
             f"  runtime:  {runtime_file} (the `cstar-bridge events …` commands run here find this stack)"]
     if post is None:

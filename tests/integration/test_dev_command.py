@@ -151,6 +151,12 @@ def test_dev_banner_last_its_curls_work_the_cli_finds_it_and_sigterm_stops_every
     assert oct((dev.cwd / ".dev" / "runtime.json").stat().st_mode & 0o777) == "0o600"
     redis_port = int(runtime["redis_url"].rsplit(":", 1)[1].split("/")[0])
 
+    # the console the banner names answers with its sign-in page
+    console = banner.split("console:", 1)[1].split()[0]
+    assert console == f"http://127.0.0.1:{dev.port}/console"
+    signin = dev.run(f"curl -sS -L '{console}'")
+    assert signin.returncode == 0 and 'name="token"' in signin.stdout, signin
+
     create = block(banner, "Create a customer (source `zapier`):")
     assert "X-Bridge-Token: dev-token" in create  # dev's own demo token may be shown
     posted = dev.run(create)
