@@ -7,13 +7,16 @@ that an earlier unconditional `stop` hides) is checked here, with the same locat
 
 from __future__ import annotations
 
+import json
 import re
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from rules.conditions import Condition, Group, Leaf, Not, Ref
 from rules.diagnostics import Reporter, did_you_mean
+from rules.engine import fixed_value
 from rules.file_schema import FileShape
 from rules.loader import YamlDocument, to_plain
 from rules.model import Action, Rule, RuleTest
@@ -25,6 +28,9 @@ DEFAULT_EMAIL = compile_template("{{ data.email }}", EARLY_ROOTS)
 DEFAULT_NAME = compile_template("{{ data.name }}", EARLY_ROOTS)
 # a quantified group that is itself quantified, e.g. (a+)+ or (\w*)*: exponential backtracking
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*](?:[^()\\]|\\.)*\)[+*{]")
+# Identical leaves are one object, so an evaluation tests each once however many rules repeat it
+# (conditions.Leaf.check memoizes per event by leaf). Leaves are immutable; weak, so reloads free them.
+_LEAVES: weakref.WeakValueDictionary[str, Leaf] = weakref.WeakValueDictionary()
 
 
 @dataclass
@@ -131,8 +137,13 @@ class FileCompiler:
         if op.takes == "regex" and _NESTED_QUANTIFIER.search(str(value)):
             self.report.warning(self.doc.locate(path + ("value",)), "nested quantifiers like (a+)+ can take "
                                 "exponential time on unlucky input; simplify the pattern", rule_id)
-        return Leaf(tree["field"], op, prepare(op.name, value, case_sensitive), to_plain(value), list_name,
-                    case_sensitive)
+        raw = to_plain(value)
+        key = json.dumps([tree["field"], op.name, raw, list_name, case_sensitive], sort_keys=True, default=repr)
+        leaf = _LEAVES.get(key)
+        if leaf is None:
+            leaf = _LEAVES[key] = Leaf(tree["field"], op, prepare(op.name, value, case_sensitive), raw, list_name,
+                                       case_sensitive)
+        return leaf
 
     def rule(self, index: int, data: dict[str, Any]) -> Rule | None:
         """One compiled rule, or None when something in it is wrong."""
@@ -156,7 +167,8 @@ class FileCompiler:
             action_if = self.condition(item["if"], path + ("if",), rule_id) if item["if"] else None
             for template in _templates(item["value"]):
                 self.check_vars(template, declared, path + (item["kind"],), rule_id)
-            actions.append(Action(item["kind"], item["value"], action_if, self.doc.locate(path).line))
+            actions.append(Action(item["kind"], item["value"], action_if, self.doc.locate(path).line,
+                                  fixed_value(item["kind"], item["value"])))
         self.declared_vars = None
         if any(d.is_error for d in self.report.diagnostics[errors_before:]):
             return None

@@ -1,18 +1,39 @@
 """Compiled condition trees. Each node evaluates against one scope and explains itself.
 
-Groups evaluate every child (no short-circuit) so the trace shows every condition's value and why
-it passed or failed, not just the first one that decided.
+Two ways to ask a node, built once at load time:
+- `check(scope, memo)`: a closure giving only the verdict, short-circuiting, the hot path. `memo` is
+  one dict per evaluation: a leaf that reads the event (not `vars` or `customer`) is tested once per
+  event however many rules share it (the compiler hands identical leaves out once).
+- `evaluate(scope)`: the verdict and its trace. Groups evaluate every child (no short-circuit) so
+  the trace shows every condition's value and why it passed or failed, not just the first one that
+  decided. The engine calls it only when someone reads the trace; both give the same verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from rules.operators import Operator
 from rules.values import MISSING, preview, resolve, shown
 
 Scope = Mapping[str, Any]
+Check = Callable[[Scope, dict[Any, bool]], bool]
+_PER_RULE_ROOTS = frozenset({"vars", "customer"})  # differ between rules of one event: never memoized
+
+
+def getter(path: tuple[str, ...]) -> Callable[[Scope], Any]:
+    """`resolve(scope, path)` as a closure, with a fast walk while the values are plain dicts."""
+    def get(scope: Scope) -> Any:
+        value: Any = scope
+        for step in path:
+            if type(value) is not dict:
+                return resolve(scope, path)  # lists, other mappings, scalars: the general rules
+            value = value.get(step)
+            if value is None:
+                return MISSING
+        return value
+    return get
 
 
 class Condition(Protocol):
@@ -30,11 +51,17 @@ class Condition(Protocol):
         """The result without the customer's state: None when it depends on that state."""
         ...
 
+    @property
+    def check(self) -> Check:
+        """The verdict alone: `check(scope, memo)`, the same as `evaluate(scope)[0]`."""
+        ...
+
 
 class Leaf:
     """`{field, op, value | list}`."""
 
-    __slots__ = ("case_sensitive", "expected", "field", "op", "path", "shown", "trace_base")
+    __slots__ = ("__weakref__", "case_sensitive", "check", "expected", "field", "op", "path", "shown",
+                 "trace_base")
 
     def __init__(self, field: str, op: Operator, expected: Any, raw: Any, list_name: str | None,
                  case_sensitive: bool) -> None:
@@ -50,6 +77,25 @@ class Leaf:
             self.trace_base["list"] = list_name
         elif op.takes != "nothing":
             self.trace_base["expected"] = preview(raw)
+        self.check = self._compile()
+
+    def _compile(self) -> Check:
+        get, test, expected, cs = getter(self.path), self.op.test, self.expected, self.case_sensitive
+        when_missing = self.op.name in ("not_exists", "empty")
+        if self.path[0] in _PER_RULE_ROOTS:
+            def verdict(scope: Scope, memo: dict[Any, bool]) -> bool:
+                actual = get(scope)
+                return when_missing if actual is MISSING else test(actual, expected, cs) is True
+            return verdict
+        key = self
+
+        def check(scope: Scope, memo: dict[Any, bool]) -> bool:
+            result = memo.get(key)
+            if result is None:
+                actual = get(scope)
+                result = memo[key] = when_missing if actual is MISSING else test(actual, expected, cs) is True
+            return result
+        return check
 
     def test(self, actual: Any) -> bool | str:
         """The operator on one value; a missing field passes only not_exists and empty."""
@@ -87,11 +133,12 @@ class Leaf:
 class Group:
     """`all: [...]` or `any: [...]`."""
 
-    __slots__ = ("children", "kind")
+    __slots__ = ("check", "children", "kind")
 
     def __init__(self, kind: str, children: tuple[Condition, ...]) -> None:
         self.kind = kind
         self.children = children
+        self.check = _all(children) if kind == "all" else _any(children)
 
     def evaluate(self, scope: Scope) -> tuple[bool, dict[str, Any]]:
         """All (or any) of the children; every child is evaluated for the trace."""
@@ -116,10 +163,12 @@ class Group:
 class Not:
     """`not: {...}`."""
 
-    __slots__ = ("child",)
+    __slots__ = ("check", "child")
 
     def __init__(self, child: Condition) -> None:
         self.child = child
+        check = child.check
+        self.check: Check = lambda scope, memo: not check(scope, memo)
 
     def evaluate(self, scope: Scope) -> tuple[bool, dict[str, Any]]:
         """The child, negated."""
@@ -139,11 +188,12 @@ class Not:
 class Ref:
     """`ref: name`, a named condition of the file."""
 
-    __slots__ = ("name", "target")
+    __slots__ = ("check", "name", "target")
 
     def __init__(self, name: str, target: Condition) -> None:
         self.name = name
         self.target = target
+        self.check = target.check
 
     def evaluate(self, scope: Scope) -> tuple[bool, dict[str, Any]]:
         """The named condition."""
@@ -157,3 +207,25 @@ class Ref:
     def decide(self, scope: Scope) -> bool | None:
         """The named condition's verdict."""
         return self.target.decide(scope)
+
+
+def _all(children: tuple[Condition, ...]) -> Check:
+    checks = tuple(child.check for child in children)
+
+    def check(scope: Scope, memo: dict[Any, bool]) -> bool:
+        for child in checks:
+            if not child(scope, memo):
+                return False
+        return True
+    return check
+
+
+def _any(children: tuple[Condition, ...]) -> Check:
+    checks = tuple(child.check for child in children)
+
+    def check(scope: Scope, memo: dict[Any, bool]) -> bool:
+        for child in checks:
+            if child(scope, memo):
+                return True
+        return False
+    return check

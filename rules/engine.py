@@ -3,20 +3,26 @@
 Every rule sees the same snapshot; matches merge in rule order; `stop: true` ends evaluation after
 the rule that matched. Nothing here raises for payload content: a template that cannot render skips
 its action (or, for the customer email, its rule), and the trace says why.
+
+Only the rules whose `when` admits the event's source and type are looked at (`Ruleset.candidates`);
+conditions run as closures that stop at the first decisive child. The trace is kept as verdicts
+(which rule, what happened, the snapshot it saw) and worded only when `Evaluation.trace` is read:
+conditions are then evaluated again, in full, on the same snapshot, which gives the same result.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from rules.errors import RenderError
+from rules.index import RuleIndex
 from rules.model import Action, Rule, Ruleset
 from rules.plan import CustomerPlan, PlanBuilder
 from rules.rule_schema import SENTIMENTS, STATUSES
+from rules.templates import Template
 from rules.values import preview
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -25,20 +31,39 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _EMAIL_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e"
                                 "\u2060-\u206f\ufeff\ud800-\udfff]")
 _CHOICES = {"set_status": STATUSES, "set_sentiment": SENTIMENTS}
+_SHARED_ROOTS = frozenset({"event", "data", "now"})  # the same for every rule of one event
+_IF_FAILED = "its if: did not pass"
+
+Render = Callable[[Any, Mapping[str, Any]], Any]
 
 
-@dataclass(frozen=True)
 class Evaluation:
     """Which rules matched, the plan per customer (first-match order), and the trace of every rule.
 
     `customers_to_read` lists the customer keys whose state a rule read (or would have read, had it
-    been given): evaluate once without customers, fetch these, evaluate again with them.
+    been given): evaluate once without customers, fetch these, evaluate again with them. `trace` is
+    worded on first read (the event and customers given to `evaluate` must not change before that).
     """
 
-    matched: tuple[str, ...]
-    plans: tuple[CustomerPlan, ...]
-    trace: list[dict[str, Any]]
-    customers_to_read: tuple[str, ...] = ()
+    __slots__ = ("_run", "_trace", "customers_to_read", "matched", "plans")
+
+    def __init__(self, matched: tuple[str, ...], plans: tuple[CustomerPlan, ...], run: _Run,
+                 customers_to_read: tuple[str, ...] = ()) -> None:
+        self.matched = matched
+        self.plans = plans
+        self.customers_to_read = customers_to_read
+        self._run = run
+        self._trace: list[dict[str, Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"Evaluation(matched={self.matched!r}, plans={self.plans!r})"
+
+    @property
+    def trace(self) -> list[dict[str, Any]]:
+        """One entry per rule, in rule order: matched or why not, conditions, actions."""
+        if self._trace is None:
+            self._trace = self._run.trace()
+        return self._trace
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -46,22 +71,42 @@ class Evaluation:
                 "trace": self.trace, "customers_to_read": list(self.customers_to_read)}
 
 
-def _render_action(action: Action, scope: Mapping[str, Any]) -> Any:
+class Fixed:
+    """An action whose value has no template that varies: rendered (or refused) once, at load time."""
+
+    __slots__ = ("problem", "value")
+
+    def __init__(self, value: Any, problem: str | None) -> None:
+        self.value, self.problem = value, problem
+
+
+def fixed_value(kind: str, value: Any) -> Fixed | None:
+    """The action's value worked out once, when every template in it is a constant; else None."""
+    templates = value if kind in ("add_tags", "remove_tags") else value.values() if kind == "set_metadata" \
+        else () if kind == "remove_metadata" else (value,)
+    if not all(isinstance(t, Template) and t.kind == "constant" for t in templates):
+        return None
+    try:
+        return Fixed(_render_action(kind, value, lambda template, scope: template.render(scope), {}), None)
+    except RenderError as exc:
+        return Fixed(None, exc.reason)
+
+
+def _render_action(kind: str, value: Any, render: Render, scope: Mapping[str, Any]) -> Any:
     """The action's value for this event; RenderError when it cannot be produced."""
-    kind, value = action.kind, action.value
     if kind in ("add_tags", "remove_tags"):
         tags = []
         for template in value:
-            tag = _text(template.render(scope), "tag")
+            tag = _text(render(template, scope), "tag")
             if "," in tag:
                 raise RenderError(f"tag {tag!r} contains a comma")
             tags.append(tag)
         return tags
     if kind == "set_metadata":
-        return {key: template.render(scope) for key, template in value.items()}
+        return {key: render(template, scope) for key, template in value.items()}
     if kind == "remove_metadata":
         return list(value)
-    text = _text(value.render(scope), kind)
+    text = _text(render(value, scope), kind)
     if kind in _CHOICES and text not in _CHOICES[kind]:
         raise RenderError(f"{text!r} is not one of {', '.join(_CHOICES[kind])}")
     return text
@@ -76,71 +121,184 @@ def _text(value: Any, what: str) -> str:
     return text
 
 
+class _Verdict:
+    """What happened to one rule that `when` admitted: the data its trace entry is worded from."""
+
+    __slots__ = ("actions", "email", "hit", "overrides", "problem", "rule", "scope", "vars")
+
+    def __init__(self, rule: Rule, scope: Mapping[str, Any], vars_trace: dict[str, Any] | None) -> None:
+        self.rule, self.scope, self.vars = rule, scope, vars_trace
+        self.email: str | None = None
+        self.problem: str | None = None
+        self.hit = False
+        self.actions: list[tuple[Action, Any, bool]] = []  # (action, value or skip reason, skipped?)
+        self.overrides: list[dict[str, Any]] = []
+
+    def entry(self) -> dict[str, Any]:
+        rule, scope = self.rule, self.scope
+        entry: dict[str, Any] = {"rule": rule.id, "file": rule.file, "line": rule.line, "matched": self.hit}
+        if self.vars is not None:
+            entry["vars"] = self.vars
+        if self.problem is not None:
+            entry["skipped"] = self.problem
+            return entry
+        entry["customer"] = self.email
+        if rule.condition is not None:
+            entry["conditions"] = rule.condition.evaluate(scope)[1]
+        if not self.hit:
+            return entry
+        entry["actions"] = records = []
+        for action, value, skipped in self.actions:
+            record: dict[str, Any] = {"action": action.kind, "line": action.line}
+            if action.condition is not None:
+                record["if"] = action.condition.evaluate(scope)[1]
+            if skipped:
+                record["skipped"] = value
+            else:
+                record["value"] = preview(value)
+            records.append(record)
+        if self.overrides:
+            entry["overrides"] = self.overrides
+        if rule.stop:
+            entry["stop"] = True
+        return entry
+
+
 class _Run:
     """The state of one evaluation."""
 
-    def __init__(self, event: Mapping[str, Any], customers: Mapping[str, Mapping[str, Any]] | None,
-                 now: datetime | None) -> None:
+    def __init__(self, ruleset: Ruleset, event: Mapping[str, Any],
+                 customers: Mapping[str, Mapping[str, Any]] | None, now: datetime | None) -> None:
         event = event if isinstance(event, Mapping) else {}
         data = event.get("data")
+        self.rules = ruleset.rules
         self.base = {"event": {k: v for k, v in event.items() if k != "data"},
                      "data": {} if data is None else data, "now": now or datetime.now(timezone.utc)}
+        self.plain_scope = {**self.base, "vars": {}}  # for rules without vars or a known customer
         self.source = _lower(event.get("source"))
         self.type = _lower(event.get("type"))
         self.customers = {str(k).strip().lower(): v for k, v in (customers or {}).items()}
         self.plans: dict[str, PlanBuilder] = {}
         self.to_read: dict[str, None] = {}  # ordered set of customer keys the rules read
-        self.emails: dict[int, Any] = {}  # rendered once per event for templates that read no vars
+        self.memo: dict[Any, bool] = {}      # condition leaves that read the event, tested once
+        self.rendered: dict[int, Any] = {}   # templates that read only the event, rendered once
+        self.emails: dict[int, tuple[str | None, str | None]] = {}  # the same, for customer emails
+        # rule position → what happened; an admitted rule without one failed (see `rule`)
+        self.verdicts: dict[int, _Verdict] = {}
+        self.stopped_at: int | None = None
+        self.candidates: tuple[int, ...] = ()
 
-    def when(self, rule: Rule) -> str | None:
-        """Why the `when:` filter excludes this event (None: it does not)."""
-        if rule.sources is not None and self.source not in rule.sources:
-            return f"when: source {self.source!r} is not one of {sorted(rule.sources)}"
-        if rule.types is not None and self.type not in rule.types:
-            return f"when: type {self.type!r} is not one of {sorted(rule.types)}"
-        return None
+    def run(self, index: RuleIndex) -> list[str]:
+        """Evaluate the rules the index admits, in order; returns the ids of those that matched."""
+        matched: list[str] = []
+        candidates = self.candidates = index.candidates(self.source, self.type)
+        if not candidates:
+            return matched
+        field_of = index.field_of
+        passing = index.passing(self.base) if field_of else {}
+        rules, verdicts = self.rules, self.verdicts
+        for position in candidates:
+            field = field_of.get(position)
+            if field is not None and position not in passing[field]:
+                continue  # its equality test fails: it cannot match (the trace evaluates it in full)
+            rule = rules[position]
+            verdict = self.rule(rule)
+            if verdict is None:
+                continue
+            verdicts[position] = verdict
+            if verdict.hit:
+                matched.append(rule.id)
+                if rule.stop:
+                    self.stopped_at = position
+                    break
+        return matched
 
-    def email(self, rule: Rule, scope: Mapping[str, Any]) -> Any:
-        if "vars" in rule.email.roots:
-            return _try(rule.email, scope)
-        key = id(rule.email)
-        if key not in self.emails:
-            self.emails[key] = _try(rule.email, scope)
-        return self.emails[key]
+    def render(self, template: Any, scope: Mapping[str, Any]) -> Any:
+        """A template's value (raises RenderError); one that reads only the event is rendered once
+        per evaluation, and its scalar result (or its error) reused."""
+        if not template.roots <= _SHARED_ROOTS:
+            return template.render(scope)
+        key = id(template)
+        found = self.rendered.get(key, self)
+        if found is self:
+            try:
+                found = template.render(scope)
+            except RenderError as exc:
+                found = exc
+            if found is None or isinstance(found, (str, int, float, RenderError)):  # immutable: safe to share
+                self.rendered[key] = found
+        if isinstance(found, RenderError):
+            raise found
+        return found
 
-    def rule(self, rule: Rule) -> tuple[dict[str, Any], bool]:
-        """Evaluate one rule; returns its trace entry and whether it matched."""
-        entry: dict[str, Any] = {"rule": rule.id, "file": rule.file, "line": rule.line, "matched": False}
-        skipped = "disabled" if not rule.enabled else self.when(rule)
-        if skipped:
-            entry["skipped"] = skipped
-            return entry, False
-        scope: dict[str, Any] = {**self.base, "vars": self.vars(rule, entry)}
-        email = self.email(rule, scope)
+    def attempt(self, template: Any, scope: Mapping[str, Any]) -> Any:
+        """`render`, with a RenderError returned instead of raised."""
+        try:
+            return self.render(template, scope)
+        except RenderError as exc:
+            return exc
+
+    def email(self, rule: Rule, scope: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """The rule's customer email (trimmed) and why it cannot be used (None when it can); worked
+        out once per evaluation for the email templates that read only the event."""
+        template = rule.email
+        shared = template.roots <= _SHARED_ROOTS
+        if shared:
+            found = self.emails.get(id(template))
+            if found is not None:
+                return found
+        email = self.attempt(template, scope)
         problem = _email_problem(email)
-        if problem:
-            entry["skipped"] = problem
-            return entry, False
-        email = email.strip()
+        found = (None, problem) if problem else (email.strip(), None)
+        if shared:
+            self.emails[id(template)] = found
+        return found
+
+    def rule(self, rule: Rule) -> _Verdict | None:
+        """Evaluate one rule that `when` admitted. None: it has no vars and its email or conditions
+        fail, so nothing but its trace entry depends on it, and that is worded from the rule itself."""
+        if rule.vars:
+            return self.rule_with_vars(rule)
+        scope: Mapping[str, Any] = self.plain_scope
+        email, problem = self.email(rule, scope)
+        if email is None:
+            return None
+        if rule.reads_customer:
+            return self.matched(rule, scope, None, email)
+        if rule.condition is not None and not rule.condition.check(scope, self.memo):
+            return None
+        return self.matched(rule, scope, None, email, checked=True)
+
+    def rule_with_vars(self, rule: Rule) -> _Verdict:
+        rendered, vars_trace = self.vars(rule)
+        scope = {**self.base, "vars": rendered}
+        email, problem = self.email(rule, scope)
+        if email is None:
+            verdict = _Verdict(rule, scope, vars_trace)
+            verdict.problem = problem
+            return verdict
+        return self.matched(rule, scope, vars_trace, email)
+
+    def matched(self, rule: Rule, scope: Mapping[str, Any], vars_trace: dict[str, Any] | None, email: str,
+                checked: bool = False) -> _Verdict:
+        """The rest of a rule with a usable email: customer, conditions (unless `checked`), actions."""
+        verdict = _Verdict(rule, scope, vars_trace)
+        verdict.email = email
         key = email.lower()
-        entry["customer"] = email
         if rule.reads_customer and self.depends_on_customer(rule, scope):
             self.to_read[key] = None
-        if self.customers.get(key) is not None:
-            scope["customer"] = self.customers[key]
-        if rule.condition is not None:
-            passed, entry["conditions"] = rule.condition.evaluate(scope)
-            if not passed:
-                return entry, False
-        entry["matched"] = True
-        name = _try(rule.name, scope)
+        customer = self.customers.get(key)
+        if customer is not None:
+            scope = verdict.scope = {**scope, "customer": customer}
+        if not checked and rule.condition is not None and not rule.condition.check(scope, self.memo):
+            return verdict
+        verdict.hit = True
+        name = self.attempt(rule.name, scope)
         plan = self.plans.get(key) or self.plans.setdefault(key, PlanBuilder(email, key))
         plan.add_rule(rule.id, rule.create, name.strip() if isinstance(name, str) else None,
                       arrival=rule.order == "arrival")
-        self.actions(rule, scope, plan, entry)
-        if rule.stop:
-            entry["stop"] = True
-        return entry, True
+        self.actions(rule, scope, plan, verdict)
+        return verdict
 
     @staticmethod
     def depends_on_customer(rule: Rule, scope: Mapping[str, Any]) -> bool:
@@ -149,40 +307,78 @@ class _Run:
         verdict = rule.condition.decide(scope) if rule.condition is not None else True
         return verdict is None or (verdict and rule.actions_read_customer)
 
-    def vars(self, rule: Rule, entry: dict[str, Any]) -> dict[str, Any]:
-        """The rule's vars, rendered in order; one that cannot render stays missing (the trace says why)."""
+    def vars(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The rule's vars, rendered in order, and their trace; one that cannot render stays missing."""
         rendered: dict[str, Any] = {}
-        if rule.vars:
-            entry["vars"] = {}
-            for name, template in rule.vars:
-                value = _try(template, {**self.base, "vars": rendered})
-                if isinstance(value, RenderError):
-                    entry["vars"][name] = {"missing": value.reason}
-                else:
-                    rendered[name] = value
-                    entry["vars"][name] = preview(value)
-        return rendered
+        trace: dict[str, Any] = {}
+        for name, template in rule.vars:
+            value = _try(template, {**self.base, "vars": rendered})
+            if isinstance(value, RenderError):
+                trace[name] = {"missing": value.reason}
+            else:
+                rendered[name] = value
+                trace[name] = preview(value)
+        return rendered, trace
 
-    def actions(self, rule: Rule, scope: Mapping[str, Any], plan: PlanBuilder, entry: dict[str, Any]) -> None:
+    def actions(self, rule: Rule, scope: Mapping[str, Any], plan: PlanBuilder, verdict: _Verdict) -> None:
         """Render each action whose `if:` holds and merge it into the plan; record what happened."""
-        entry["actions"], overrides = [], []
+        memo, record, render = self.memo, verdict.actions.append, self.render
         for action in rule.actions:
-            record: dict[str, Any] = {"action": action.kind, "line": action.line}
-            entry["actions"].append(record)
-            if action.condition is not None:
-                passed, record["if"] = action.condition.evaluate(scope)
-                if not passed:
-                    record["skipped"] = "its if: did not pass"
-                    continue
-            try:
-                value = _render_action(action, scope)
-            except RenderError as exc:
-                record["skipped"] = exc.reason
+            if action.condition is not None and not action.condition.check(scope, memo):
+                record((action, _IF_FAILED, True))
                 continue
-            record["value"] = preview(value)
-            overrides += plan.apply(action.kind, value, rule.id)
-        if overrides:
-            entry["overrides"] = overrides
+            fixed = action.fixed
+            if fixed is not None:
+                if fixed.problem is not None:
+                    record((action, fixed.problem, True))
+                    continue
+                value = fixed.value
+            else:
+                try:
+                    value = _render_action(action.kind, action.value, render, scope)
+                except RenderError as exc:
+                    record((action, exc.reason, True))
+                    continue
+            record((action, value, False))
+            verdict.overrides += plan.apply(action.kind, value, rule.id)
+
+    def trace(self) -> list[dict[str, Any]]:
+        """Every rule's trace entry, worded from the verdicts."""
+        trace = []
+        verdicts, stopped_at = self.verdicts, self.stopped_at
+        admitted = frozenset(self.candidates)
+        for position, rule in enumerate(self.rules):
+            verdict = verdicts.get(position)
+            if verdict is None and position in admitted and (stopped_at is None or position < stopped_at):
+                verdict = self.failed(rule)
+            if verdict is not None:
+                trace.append(verdict.entry())
+                continue
+            entry: dict[str, Any] = {"rule": rule.id, "file": rule.file, "line": rule.line, "matched": False}
+            if stopped_at is not None and position > stopped_at:
+                entry["skipped"] = f"stopped by rule {self.rules[stopped_at].id!r}"
+            else:
+                entry["skipped"] = "disabled" if not rule.enabled else self.when(rule)
+            trace.append(entry)
+        return trace
+
+    def failed(self, rule: Rule) -> _Verdict:
+        """The verdict of an admitted rule without vars that did not match (its email could not be used,
+        its conditions failed, or the index ruled it out): worded from the same snapshot."""
+        email, problem = self.email(rule, self.plain_scope)
+        verdict = _Verdict(rule, self.plain_scope, None)
+        verdict.email, verdict.problem = email, problem
+        customer = self.customers.get(email.lower()) if email is not None else None
+        if customer is not None:
+            verdict.scope = {**self.plain_scope, "customer": customer}
+        return verdict
+
+    def when(self, rule: Rule) -> str:
+        """Why the `when:` filter excludes this event."""
+        if rule.sources is not None and self.source not in rule.sources:
+            return f"when: source {self.source!r} is not one of {sorted(rule.sources)}"
+        assert rule.types is not None and self.type not in rule.types
+        return f"when: type {self.type!r} is not one of {sorted(rule.types)}"
 
 
 def _email_problem(email: Any) -> str | None:
@@ -217,19 +413,6 @@ Customers = Mapping[str, Mapping[str, Any]]
 def evaluate(ruleset: Ruleset, event: Mapping[str, Any], customers: Customers | None = None, *,
              now: datetime | None = None) -> Evaluation:
     """Evaluate every rule against one event and the customers as read (keyed by lower-cased email)."""
-    run = _Run(event, customers, now)
-    matched: list[str] = []
-    trace: list[dict[str, Any]] = []
-    stopped_by: str | None = None
-    for rule in ruleset.rules:
-        if stopped_by:
-            trace.append({"rule": rule.id, "file": rule.file, "line": rule.line, "matched": False,
-                          "skipped": f"stopped by rule {stopped_by!r}"})
-            continue
-        entry, hit = run.rule(rule)
-        trace.append(entry)
-        if hit:
-            matched.append(rule.id)
-            if rule.stop:
-                stopped_by = rule.id
-    return Evaluation(tuple(matched), tuple(b.build() for b in run.plans.values()), trace, tuple(run.to_read))
+    run = _Run(ruleset, event, customers, now)
+    matched = run.run(ruleset.index)
+    return Evaluation(tuple(matched), tuple(b.build() for b in run.plans.values()), run, tuple(run.to_read))

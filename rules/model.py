@@ -7,6 +7,7 @@ from typing import Any
 
 from rules.conditions import Condition
 from rules.diagnostics import Diagnostic
+from rules.index import RuleIndex
 from rules.templates import Renderable
 
 
@@ -18,6 +19,7 @@ class Action:
     value: Any
     condition: Condition | None
     line: int
+    fixed: Any = field(default=None, compare=False, repr=False)  # engine.Fixed when no template varies
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,14 @@ class Ruleset:
     fingerprint: str
     warnings: tuple[Diagnostic, ...] = ()
     tests: tuple[RuleTest, ...] = field(default=(), repr=False)
+    _index: list[Any] = field(default_factory=list, init=False, repr=False, compare=False, hash=False)
+
+    @property
+    def index(self) -> RuleIndex:
+        """What `when` and the conditions' plain equality tests decide without evaluating (built once)."""
+        if not self._index:
+            self._index.append(RuleIndex(self.rules))
+        return self._index[0]
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id (KeyError otherwise)."""
