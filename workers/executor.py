@@ -1,6 +1,9 @@
 """Apply one customer's part of a plan exactly once (the caller holds that customer's lock).
 
-    resolve the id      -> email->id cache, else find_by_email, else create (when the rule allows)
+    resolve the id      -> email->id cache; on a miss, POST first (a new person costs one call) and
+                           search only after a 409, or search first while most recent misses were
+                           people who already exist (an import of known customers); `create: false`
+                           never creates
     read current state  -> only when the change needs it (tags or notes), or the rules read it
     one POST or PATCH   -> only what changes; notes carry a marker so a repeat never appends twice
     verify tags         -> optional: read back and repair once if a writer outside the bridge clobbered them
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -56,12 +61,28 @@ class Resolved:
 
 
 class CustomerIds:
-    """The email -> customer id cache in Redis (saves a search per event for known customers)."""
+    """The email -> customer id cache in Redis (saves a search per event for known customers), and
+    what this process saw on its recent misses: whether those people existed already."""
+
+    MISS_WINDOW = 20      # recent misses remembered
+    EXISTING_SHARE = 0.5  # search first once this share of them existed (a 409 costs a call)
 
     def __init__(self, client: Any, *, prefix: str, team: str, ttl: int = 86400) -> None:
         self.client = client
         self.prefix = f"{prefix}cid:{team}:"
         self.ttl = ttl
+        self._misses: deque[bool] = deque(maxlen=self.MISS_WINDOW)  # True: the customer existed
+        self._misses_lock = threading.Lock()
+
+    def create_first(self) -> bool:
+        """Whether a miss should try the POST before searching: yes unless most recent misses existed."""
+        with self._misses_lock:
+            return sum(self._misses) < self.EXISTING_SHARE * len(self._misses) or not self._misses
+
+    def record_miss(self, existed: bool) -> None:
+        """What a miss turned out to be: a customer that existed (409, or found by search) or a new one."""
+        with self._misses_lock:
+            self._misses.append(existed)
 
     def get(self, key: str) -> str | None:
         v = self.client.get(self.prefix + key)
@@ -82,12 +103,20 @@ def note_marker(event_id: str, customer_key: str) -> str:
 def resolve(ctx: Any, key: str, email: str, *, read: bool) -> Resolved:
     """Find the customer's id (cache, else search) and, when `read`, its current state."""
     cid = ctx.ids.get(key)
-    if cid is None:
-        found = ctx.client.find_by_email(email)
-        if found is None:
-            return Resolved(None)
-        cid = str(found["id"])
-        ctx.ids.set(key, cid)
+    return _search(ctx, key, email, read=read) if cid is None else _state(ctx, key, email, cid, read=read)
+
+
+def _search(ctx: Any, key: str, email: str, *, read: bool) -> Resolved:
+    """The customer by search (the cache did not know it), remembered in the cache."""
+    found = ctx.client.find_by_email(email)
+    if found is None:
+        return Resolved(None)
+    cid = str(found["id"])
+    ctx.ids.set(key, cid)
+    return _state(ctx, key, email, cid, read=read)
+
+
+def _state(ctx: Any, key: str, email: str, cid: str, *, read: bool) -> Resolved:
     if not read:
         return Resolved(cid)
     try:
@@ -102,19 +131,47 @@ def resolve(ctx: Any, key: str, email: str, *, read: bool) -> Resolved:
 
 
 def apply_plan(ctx: Any, marker: str | None, plan: CustomerPlan, resolved: Resolved | None = None) -> StepResult:
-    """Apply one customer's plan; `resolved` when the caller already found (and maybe read) it."""
+    """Apply one customer's plan; `resolved` when the caller already found (and maybe read) it.
+
+    A customer the cache does not know is created first when the rule allows it (one call for a new
+    person; a 409 means it exists: search, then update), or searched first while most recent misses
+    existed. Applied once either way: a repeated POST for a customer an earlier attempt created gets
+    the 409, and the update finds that attempt's note marker.
+    """
     if resolved is None:
-        resolved = resolve(ctx, plan.key, plan.email, read=plan.needs_read)
+        cid = ctx.ids.get(plan.key)
+        if cid is not None:
+            resolved = _state(ctx, plan.key, plan.email, cid, read=plan.needs_read)
+        elif plan.create and ctx.ids.create_first():
+            created = _create(ctx, plan, marker)
+            ctx.ids.record_miss(existed=created is None)
+            if created is not None:
+                return created
+            resolved = _adopt(ctx, plan)
+        else:
+            resolved = _search(ctx, plan.key, plan.email, read=plan.needs_read)
+            ctx.ids.record_miss(existed=resolved.cid is not None)
     if resolved.cid is None:
         if not plan.create:
             return StepResult(plan.email, None, "skipped", reason="no customer with this email and create: false")
         created = _create(ctx, plan, marker)
         if created is not None:
             return created
-        resolved = resolve(ctx, plan.key, plan.email, read=plan.needs_read)  # adopted after a 409
-        if resolved.cid is None:
-            raise ApiServerError("the API said the email exists but search does not find it yet",
-                                 status=409, code="CONFLICT")
+        resolved = _adopt(ctx, plan)
+    return _update_again_if_gone(ctx, plan, resolved, marker)
+
+
+def _adopt(ctx: Any, plan: CustomerPlan) -> Resolved:
+    """The customer a 409 said exists (created by someone else, or by an earlier attempt of ours)."""
+    resolved = resolve(ctx, plan.key, plan.email, read=plan.needs_read)
+    if resolved.cid is None:
+        raise ApiServerError("the API said the email exists but search does not find it yet",
+                             status=409, code="CONFLICT")
+    return resolved
+
+
+def _update_again_if_gone(ctx: Any, plan: CustomerPlan, resolved: Resolved, marker: str | None) -> StepResult:
+    """Update the customer; if it was deleted meanwhile, resolve once more (or create, if allowed)."""
     try:
         return _update(ctx, plan, resolved, marker)
     except ApiNotFound:
