@@ -1,17 +1,19 @@
-"""`python bench/api_calls.py [--reps 5] [--burst 10] [--processes 2]`
+"""`python bench/api_calls.py [--reps 5] [--burst 10] [--processes 2] [--import-size 500]`
 
 API calls per event, read from the sandbox's call log, for the changes the bridge makes most,
-against the targets of issue 7:
+against the targets of issues 7 and 15:
 
     metadata-only change to a known customer           1 call   (PATCH)
     tag or note change to a known customer             2 calls  (read + write)
-    new customer                                       1-2 calls
+    no change to a known customer                      at most 1 call
+    new customer (tags, metadata, a note)              1 call   (POST)
     a burst of N events for one customer               fewer calls than events (coalesced)
+    an import of customers that exist but that the     no more than search + PATCH each (what it
+    bridge has not seen (--import-size of them)        cost before creating first)
 
-"Known" means the bridge has seen the customer before (it has the id cached); a customer that
-exists in cstar.help but not yet in the bridge's cache is shown too, without a target. Each
-scenario runs --reps times on fresh customers; setup events are not counted. Bursts are posted
-back to back with --processes worker processes consuming them.
+"Known" means the bridge has seen the customer before (it has the id cached). Each scenario runs
+--reps times on fresh customers (the import once, all its events posted back to back); setup
+events are not counted. Bursts are posted back to back with --processes worker processes consuming them.
 """
 
 from __future__ import annotations
@@ -33,16 +35,19 @@ Bodies = Callable[[str, int], list[dict[str, Any]]]
 
 class Scenario:
     def __init__(self, name: str, measured: Bodies, *, setup: str = "bridge", target: float | None = None,
-                 target_text: str = "-", burst: bool = False) -> None:
+                 target_text: str = "-", burst: bool = False, setup_body: dict[str, Any] | None = None,
+                 reps: int | None = None) -> None:
         self.name = name
         self.measured = measured
         self.setup = setup            # "bridge": created through the bridge first; "api": directly; "none"
+        self.setup_body = setup_body or {"name": "Known"}  # what the setup gives each customer
+        self.reps = reps              # None: --reps
         self.target = target          # calls per event must be <= target (bursts: < 1 call per event)
         self.target_text = target_text
         self.burst = burst
 
 
-def scenarios(burst: int) -> list[Scenario]:
+def scenarios(burst: int, import_size: int) -> list[Scenario]:
     return [
         Scenario("metadata-only change, known customer", lambda e, r: [{"email": e, "plan": f"plan-{r}"}],
                  target=1, target_text="1"),
@@ -53,15 +58,21 @@ def scenarios(burst: int) -> list[Scenario]:
         Scenario("tag + metadata + note, known customer",
                  lambda e, r: [{"email": e, "tag": "paying", "plan": "team", "note": f"upgraded ({r})"}],
                  target=2, target_text="2"),
+        Scenario("no change (the same tag and metadata again), known customer",
+                 lambda e, r: [{"email": e, "tag": "vip", "plan": "pro"}],
+                 setup_body={"name": "Known", "tag": "vip", "plan": "pro"}, target=1, target_text="<= 1"),
         Scenario("new customer: name + tag + metadata",
                  lambda e, r: [{"email": e, "name": f"New {r}", "tag": "lead", "plan": "trial"}],
-                 setup="none", target=2, target_text="1-2"),
+                 setup="none", target=1, target_text="1"),
         Scenario("new customer: name + tag + metadata + note",
                  lambda e, r: [{"email": e, "name": f"New {r}", "tag": "lead", "plan": "trial",
                                 "note": "hi"}],
-                 setup="none", target=2, target_text="1-2"),
+                 setup="none", target=1, target_text="1"),
         Scenario("metadata-only, customer exists but the bridge has not seen it",
                  lambda e, r: [{"email": e, "plan": f"plan-{r}"}], setup="api"),
+        Scenario(f"import: {import_size} customers that exist but the bridge has not seen (metadata)",
+                 lambda e, r: [{"email": _imported(e, i), "plan": "imported"} for i in range(import_size)],
+                 setup="api", reps=1, target=2, target_text="<= 2 (search + PATCH)", burst=False),
         Scenario(f"burst: {burst} identical events for one known customer (import repeating an email)",
                  lambda e, r: [{"email": e, "tag": "imported", "plan": "pro", "id": f"row-{r}-{i}"}
                                for i in range(burst)], target=1, target_text="< 1", burst=True),
@@ -74,15 +85,21 @@ def scenarios(burst: int) -> list[Scenario]:
     ]
 
 
+def _imported(email: str, i: int) -> str:
+    return f"i{i}-{email}"
+
+
 def run_scenario(sc: Scenario, index: int, args: Any, bridge: BenchBridge,
                  sandbox: Sandbox) -> dict[str, Any]:
-    emails = [f"s{index}-r{r}-{int(time.time() * 1000) % 10**8}@bench.test" for r in range(args.reps)]
+    reps = sc.reps or args.reps
+    emails = [f"s{index}-r{r}-{int(time.time() * 1000) % 10**8}@bench.test" for r in range(reps)]
+    people = [b["email"] for r, e in enumerate(emails) for b in sc.measured(e, r)]
     if sc.setup == "bridge":
-        ids = bridge.post_all({"email": e, "name": "Known"} for e in emails)
+        ids = bridge.post_all({"email": e, **sc.setup_body} for e in sorted(set(people)))
         if bridge.wait(ids, timeout=args.timeout) < len(ids):
             raise RuntimeError(f"setup of {sc.name!r} did not finish")
     elif sc.setup == "api":
-        sandbox.create_customers({"email": e, "name": "Known"} for e in emails)
+        sandbox.create_customers({"email": e, "name": "Known"} for e in sorted(set(people)))
     since = sandbox.last_seq()
     events = 0
     sequences = []
@@ -143,6 +160,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=5, help="customers per scenario (default 5)")
     ap.add_argument("--burst", type=int, default=10, help="events per burst (default 10)")
     ap.add_argument("--processes", type=int, default=2, help="Celery worker processes (default 2)")
+    ap.add_argument("--import-size", type=int, default=500, help="customers in the import scenario (default 500)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--name", default="api_calls")
     args = ap.parse_args()
@@ -154,7 +172,7 @@ def main() -> int:
     bridge = BenchBridge(config)
     worker = start_celery(bridge_env(config), bridge.queue, concurrency=args.processes, name="calls")
     try:
-        rows = [run_scenario(sc, i, args, bridge, sandbox) for i, sc in enumerate(scenarios(args.burst))]
+        rows = [run_scenario(sc, i, args, bridge, sandbox) for i, sc in enumerate(scenarios(args.burst, args.import_size))]
     finally:
         worker.stop()
         sandbox.stop()

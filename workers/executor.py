@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -60,36 +58,60 @@ class Resolved:
     current: Mapping[str, Any] | None = None
 
 
+# The cached id, or (nil, how many of the recent misses existed, how many there are): one round trip.
+_LOOKUP = """
+local id = redis.call('GET', KEYS[1])
+if id then return id end
+local recent = redis.call('LRANGE', KEYS[2], 0, -1)
+local existed = 0
+for _, seen in ipairs(recent) do if seen == '1' then existed = existed + 1 end end
+return {existed, #recent}
+"""
+
+
 class CustomerIds:
     """The email -> customer id cache in Redis (saves a search per event for known customers), and
-    what this process saw on its recent misses: whether those people existed already."""
+    what the team's recent misses turned out to be: people who existed already, or new ones.
 
-    MISS_WINDOW = 20      # recent misses remembered
-    EXISTING_SHARE = 0.5  # search first once this share of them existed (a 409 costs a call)
+    That history decides how a miss starts: with the POST (a new person costs one call) unless most
+    recent misses existed (each of those costs a 409), as in an import of known customers; then with
+    the search. It is shared by every worker and kept across restarts, and read and written in the
+    round trips the cache makes anyway.
+    """
+
+    MISS_WINDOW = 10      # recent misses remembered
+    EXISTING_SHARE = 0.5  # search first once at least this share of them existed
 
     def __init__(self, client: Any, *, prefix: str, team: str, ttl: int = 86400) -> None:
         self.client = client
         self.prefix = f"{prefix}cid:{team}:"
+        self.misses_key = f"{prefix}cid-misses:{team}"
         self.ttl = ttl
-        self._misses: deque[bool] = deque(maxlen=self.MISS_WINDOW)  # True: the customer existed
-        self._misses_lock = threading.Lock()
+        self._lookup = client.register_script(_LOOKUP)
 
-    def create_first(self) -> bool:
-        """Whether a miss should try the POST before searching: yes unless most recent misses existed."""
-        with self._misses_lock:
-            return sum(self._misses) < self.EXISTING_SHARE * len(self._misses) or not self._misses
-
-    def record_miss(self, existed: bool) -> None:
-        """What a miss turned out to be: a customer that existed (409, or found by search) or a new one."""
-        with self._misses_lock:
-            self._misses.append(existed)
+    def lookup(self, key: str) -> tuple[str | None, bool]:
+        """The cached id, and for a miss whether to create first (True) or search first."""
+        found = self._lookup(keys=[self.prefix + key, self.misses_key])
+        if not isinstance(found, list):
+            return (found.decode() if isinstance(found, bytes) else found), False
+        existed, seen = int(found[0]), int(found[1])
+        return None, not seen or existed < self.EXISTING_SHARE * seen
 
     def get(self, key: str) -> str | None:
         v = self.client.get(self.prefix + key)
         return v.decode() if isinstance(v, bytes) else v
 
-    def set(self, key: str, customer_id: str) -> None:
-        self.client.set(self.prefix + key, customer_id, ex=self.ttl)
+    def set(self, key: str, customer_id: str, *, existed: bool | None = None) -> None:
+        """Cache the id; `existed` records what a miss turned out to be (None: not a miss)."""
+        if existed is None:
+            self.client.set(self.prefix + key, customer_id, ex=self.ttl)
+            return
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.prefix + key, customer_id, ex=self.ttl)
+        pipe.lpush(self.misses_key, "1" if existed else "0")
+        pipe.ltrim(self.misses_key, 0, self.MISS_WINDOW - 1)
+        pipe.expire(self.misses_key, self.ttl)
+        pipe.execute()
 
     def forget(self, key: str) -> None:
         self.client.delete(self.prefix + key)
@@ -100,19 +122,22 @@ def note_marker(event_id: str, customer_key: str) -> str:
     return f"{event_id}:{hashlib.sha1(customer_key.encode()).hexdigest()[:8]}"
 
 
-def resolve(ctx: Any, key: str, email: str, *, read: bool) -> Resolved:
-    """Find the customer's id (cache, else search) and, when `read`, its current state."""
+def resolve(ctx: Any, key: str, email: str, *, read: bool, miss: bool = False) -> Resolved:
+    """Find the customer's id (cache, else search) and, when `read`, its current state; `miss`: a
+    customer found by search is recorded as a miss that existed."""
     cid = ctx.ids.get(key)
-    return _search(ctx, key, email, read=read) if cid is None else _state(ctx, key, email, cid, read=read)
+    if cid is None:
+        return _search(ctx, key, email, read=read, miss=miss)
+    return _state(ctx, key, email, cid, read=read)
 
 
-def _search(ctx: Any, key: str, email: str, *, read: bool) -> Resolved:
+def _search(ctx: Any, key: str, email: str, *, read: bool, miss: bool = False) -> Resolved:
     """The customer by search (the cache did not know it), remembered in the cache."""
     found = ctx.client.find_by_email(email)
     if found is None:
         return Resolved(None)
     cid = str(found["id"])
-    ctx.ids.set(key, cid)
+    ctx.ids.set(key, cid, existed=True if miss else None)
     return _state(ctx, key, email, cid, read=read)
 
 
@@ -138,32 +163,32 @@ def apply_plan(ctx: Any, marker: str | None, plan: CustomerPlan, resolved: Resol
     existed. Applied once either way: a repeated POST for a customer an earlier attempt created gets
     the 409, and the update finds that attempt's note marker.
     """
+    miss = False
     if resolved is None:
-        cid = ctx.ids.get(plan.key)
+        cid, create_first = ctx.ids.lookup(plan.key)
+        miss = cid is None
         if cid is not None:
             resolved = _state(ctx, plan.key, plan.email, cid, read=plan.needs_read)
-        elif plan.create and ctx.ids.create_first():
-            created = _create(ctx, plan, marker)
-            ctx.ids.record_miss(existed=created is None)
+        elif plan.create and create_first:
+            created = _create(ctx, plan, marker, miss=True)
             if created is not None:
                 return created
-            resolved = _adopt(ctx, plan)
+            resolved = _adopt(ctx, plan, miss=True)
         else:
-            resolved = _search(ctx, plan.key, plan.email, read=plan.needs_read)
-            ctx.ids.record_miss(existed=resolved.cid is not None)
+            resolved = _search(ctx, plan.key, plan.email, read=plan.needs_read, miss=True)
     if resolved.cid is None:
         if not plan.create:
             return StepResult(plan.email, None, "skipped", reason="no customer with this email and create: false")
-        created = _create(ctx, plan, marker)
+        created = _create(ctx, plan, marker, miss=miss)
         if created is not None:
             return created
         resolved = _adopt(ctx, plan)
     return _update_again_if_gone(ctx, plan, resolved, marker)
 
 
-def _adopt(ctx: Any, plan: CustomerPlan) -> Resolved:
+def _adopt(ctx: Any, plan: CustomerPlan, *, miss: bool = False) -> Resolved:
     """The customer a 409 said exists (created by someone else, or by an earlier attempt of ours)."""
-    resolved = resolve(ctx, plan.key, plan.email, read=plan.needs_read)
+    resolved = resolve(ctx, plan.key, plan.email, read=plan.needs_read, miss=miss)
     if resolved.cid is None:
         raise ApiServerError("the API said the email exists but search does not find it yet",
                              status=409, code="CONFLICT")
@@ -187,8 +212,9 @@ def _update_again_if_gone(ctx: Any, plan: CustomerPlan, resolved: Resolved, mark
         return created
 
 
-def _create(ctx: Any, plan: CustomerPlan, marker: str | None) -> StepResult | None:
-    """POST the customer (plus a PATCH for what POST cannot set); None when it already existed (409)."""
+def _create(ctx: Any, plan: CustomerPlan, marker: str | None, *, miss: bool = False) -> StepResult | None:
+    """POST the customer (plus a PATCH for what POST cannot set); None when it already existed (409).
+    `miss`: a created customer is recorded as a miss that was new."""
     change = compute_change(plan, None, exists=False, note_marker=marker)
     assert change.create is not None
     try:
@@ -196,7 +222,7 @@ def _create(ctx: Any, plan: CustomerPlan, marker: str | None) -> StepResult | No
     except ApiConflict:
         return None
     cid = str(created["id"])
-    ctx.ids.set(plan.key, cid)
+    ctx.ids.set(plan.key, cid, existed=False if miss else None)
     if change.update:
         ctx.client.update_customer(cid, change.update)
     return StepResult(plan.email, cid, "created", change=change.to_dict())

@@ -102,3 +102,15 @@ def test_rules_that_read_the_customer_read_it_once_under_the_lock(stack):
     # the rule reads customer.tags and appends a note: one GET serves both, then one PATCH
     assert calls_of(stack, {"email": "v@costs.test", "kind": "vip"}) == ["GET", "PATCH"]
     assert "VIP wrote again" in stack.customer("v@costs.test")["notes"]
+
+
+def test_what_misses_turned_out_to_be_is_shared_by_workers_and_kept_across_restarts(make_stack):
+    stack = make_stack(rules=[RULES_DIR / "costs.yaml"])
+    first = stack.start_worker(concurrency=1)
+    for i in range(2):
+        create_directly(stack, f"seen{i}@costs.test")
+        calls_of(stack, {"email": f"seen{i}@costs.test", "kind": "meta", "plan": "pro"})
+    first.stop()
+    stack.start_worker(concurrency=2)  # new processes: they start from the team's history, not from scratch
+    create_directly(stack, "later@costs.test")
+    assert calls_of(stack, {"email": "later@costs.test", "kind": "meta", "plan": "pro"}) == ["GET", "PATCH"]
