@@ -191,16 +191,13 @@ class _Run:
     def run(self, index: RuleIndex) -> list[str]:
         """Evaluate the rules the index admits, in order; returns the ids of those that matched."""
         matched: list[str] = []
-        candidates = self.candidates = index.candidates(self.source, self.type)
-        if not candidates:
+        admitted = index.admitted(self.source, self.type)
+        self.candidates = admitted.candidates
+        if not admitted.candidates:
             return matched
-        field_of = index.field_of
-        passing = index.passing(self.base) if field_of else {}
         rules, verdicts = self.rules, self.verdicts
-        for position in candidates:
-            field = field_of.get(position)
-            if field is not None and position not in passing[field]:
-                continue  # its equality test fails: it cannot match (the trace evaluates it in full)
+        # keyed rules whose equality test fails are left out: they cannot match (the trace shows them in full)
+        for position in index.to_evaluate(admitted, self.base):
             rule = rules[position]
             verdict = self.rule(rule)
             if verdict is None:

@@ -29,7 +29,23 @@ _MAX_PAIRS = 4096  # (source, type) pairs remembered; sources are configured, ty
 _EVENT_ROOTS = frozenset({"event", "data"})
 
 Field = tuple[tuple[str, ...], bool]  # (path, case_sensitive)
-_NONE: frozenset[int] = frozenset()
+
+
+class Admitted:
+    """The rules `when` admits for one (source, type): all of them, those no equality test keys, and
+    the keyed ones by field and text."""
+
+    __slots__ = ("candidates", "keyed", "unkeyed")
+
+    def __init__(self, candidates: tuple[int, ...], field_of: dict[int, Field],
+                 keyed: dict[Field, dict[str, frozenset[int]]]) -> None:
+        self.candidates = candidates
+        self.unkeyed = tuple(p for p in candidates if p not in field_of)
+        admitted = frozenset(candidates)
+        self.keyed = {field: {text: tuple(sorted(positions & admitted)) for text, positions in by_text.items()
+                              if positions & admitted}
+                      for field, by_text in keyed.items()
+                      if any(field_of.get(p) == field for p in candidates)}
 
 
 class RuleIndex:
@@ -37,7 +53,7 @@ class RuleIndex:
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         self.rules = rules
-        self.pairs: dict[tuple[str | None, str | None], tuple[int, ...]] = {}
+        self.pairs: dict[tuple[str | None, str | None], Admitted] = {}
         self.field_of: dict[int, Field] = {}  # keyed rule position → its field
         texts: dict[Field, dict[str, set[int]]] = {}
         for position, rule in enumerate(rules):
@@ -52,27 +68,36 @@ class RuleIndex:
         self.keyed: dict[Field, dict[str, frozenset[int]]] = {
             field: {text: frozenset(p) for text, p in by_text.items()} for field, by_text in texts.items()}
 
-    def candidates(self, source: str | None, type_: str | None) -> tuple[int, ...]:
-        """Positions of the enabled rules whose `when` admits this (lower-cased) source and type."""
+    def admitted(self, source: str | None, type_: str | None) -> Admitted:
+        """The enabled rules whose `when` admits this (lower-cased) source and type."""
         found = self.pairs.get((source, type_))
         if found is None:
-            found = tuple(i for i, rule in enumerate(self.rules) if rule.enabled
-                          and (rule.sources is None or source in rule.sources)
-                          and (rule.types is None or type_ in rule.types))
+            candidates = tuple(i for i, rule in enumerate(self.rules) if rule.enabled
+                               and (rule.sources is None or source in rule.sources)
+                               and (rule.types is None or type_ in rule.types))
+            found = Admitted(candidates, self.field_of, self.keyed)
             if len(self.pairs) < _MAX_PAIRS:
                 self.pairs[(source, type_)] = found
         return found
 
-    def passing(self, scope: Mapping[str, Any]) -> dict[Field, frozenset[int]]:
-        """For each keyed field, the positions of the rules whose equality test this event passes (a
-        keyed rule not among them cannot match)."""
-        passing: dict[Field, frozenset[int]] = {}
-        for field, by_text in self.keyed.items():
-            path, case_sensitive = field
+    def candidates(self, source: str | None, type_: str | None) -> tuple[int, ...]:
+        """Positions of the enabled rules whose `when` admits this (lower-cased) source and type."""
+        return self.admitted(source, type_).candidates
+
+    @staticmethod
+    def to_evaluate(admitted: Admitted, scope: Mapping[str, Any]) -> tuple[int, ...] | list[int]:
+        """The admitted rules that can match this event, in order: a keyed rule only if its field's
+        value (trimmed, case-folded unless case-sensitive) is one of its texts."""
+        if not admitted.keyed:
+            return admitted.candidates
+        positions = list(admitted.unkeyed)
+        for (path, case_sensitive), by_text in admitted.keyed.items():
             actual = resolve(scope, path)
             text = as_text(actual) if actual is not MISSING and is_scalar(actual) else None
-            passing[field] = (by_text.get(fold(text, case_sensitive)) if text is not None else None) or _NONE
-        return passing
+            if text is not None:
+                positions += by_text.get(fold(text, case_sensitive), ())
+        positions.sort()
+        return positions
 
 
 def _key_leaf(rule: Rule) -> Leaf | None:
