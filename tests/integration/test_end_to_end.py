@@ -111,5 +111,5 @@ def test_event_api_shows_trace_changes_and_calls(stack):
     assert ev["status"] == "done"
     assert ev["matched"] == ["lead", "json-details"]
     assert ev["changes"][0]["action"] == "created"
-    assert [c["method"] for c in ev["calls"]] == ["GET", "POST"]  # search by email, then create
+    assert [c["method"] for c in ev["calls"]] == ["POST"]  # a new person: created first, no search (issue 15)
     assert isinstance(ev["trace"], list) and ev["trace"]
