@@ -12,7 +12,14 @@ load generator and settings, back to back in one run:
     rejected-all      the same, recording every rejection (per_minute 10000): the worst case, one Lua
                       round trip (INCR + XADD + EXPIRE) per rejection
 
-Reported per variant: req/s, p50/p99, web CPU ms per request, and the ratio to its "off" partner.
+Two measurements of the same five variants, in one run:
+
+- under gunicorn (2x4, the built-in generator or wrk, 32 connections): req/s, p50/p99, web CPU ms per
+  request, and the ratio to its "off" partner. On a shared 2-CPU machine req/s moves by ±50% between
+  two runs of the same code (see the accepted pair, whose code paths are identical);
+- in-process (`--calls`, interleaved `--blocks`): the bridge's WSGI app called directly, CPU per request
+  of this process (time.process_time) plus Redis's (from /proc), median over the blocks: steady
+  enough to show what recording adds, in microseconds and as a ratio.
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis  # noqa: E402
 
-from bench.common import bridge_env, start_gunicorn, start_redis, write_config  # noqa: E402
+from bench.common import TOKEN, bridge_env, load_bridge, start_gunicorn, start_redis, write_config  # noqa: E402
 from bench.ingest import median  # noqa: E402
 from bench.load import generator_name, run_load  # noqa: E402
-from bench.report import CpuMeter, machine, machine_line, print_table, ratio, write_json  # noqa: E402
+from bench.report import (CpuMeter, cpu_seconds, machine, machine_line, print_table, ratio,  # noqa: E402
+                          write_json)
 
 VARIANTS = {  # name -> (the token the source expects is wrong?, `rejected:` settings)
     "accepted-off": (False, {"keep": 0}),
@@ -84,6 +92,52 @@ def run_variant(variant: str, config: Path, redis_url: str, redis_pid: int, args
     return row
 
 
+def in_process(configs: dict[str, Path], redis_url: str, redis_pid: int, calls: int, blocks: int
+               ) -> list[dict[str, Any]]:
+    """CPU per request of the bridge's WSGI app called in this process, variants interleaved by block."""
+    from werkzeug.test import EnvironBuilder
+
+    apps = {v: load_bridge(path) for v, path in configs.items()}
+    r0 = redis.Redis.from_url(redis_url)
+    samples: dict[str, list[float]] = {v: [] for v in apps}
+    redis_samples: dict[str, list[float]] = {v: [] for v in apps}
+    seq = 0
+
+    def call(app: Any, n: int) -> None:
+        status: list[str] = []
+        env = EnvironBuilder(path="/hooks/bench", method="POST", content_type="application/json",
+                             headers={"X-Bridge-Token": TOKEN},
+                             data=f'{{"email":"u{n}@bench.test","name":"User","plan":"pro","seats":{n % 50}}}'
+                             ).get_environ()
+        body = app(env, lambda s, h, *a: status.append(s))
+        b"".join(body)
+        assert status and status[0][:3] in ("202", "401"), status
+
+    for app in apps.values():  # warm up every app (imports, scripts loaded into Redis)
+        for _ in range(50):
+            seq += 1
+            call(app, seq)
+    for _ in range(blocks):
+        for v, app in apps.items():
+            r0.flushall()
+            cpu0, rcpu0 = time.process_time(), cpu_seconds([redis_pid])
+            for _ in range(calls):
+                seq += 1
+                call(app, seq)
+            samples[v].append((time.process_time() - cpu0) * 1e6 / calls)
+            redis_samples[v].append((cpu_seconds([redis_pid]) - rcpu0) * 1e6 / calls)
+    rows = [{"variant": v, "us_per_req": median(samples[v]), "redis_us_per_req": median(redis_samples[v]),
+             "us_spread": [round(min(samples[v]), 1), round(max(samples[v]), 1)]} for v in apps]
+    by = {r["variant"]: r for r in rows}
+    for row in rows:
+        partner = by.get(PARTNER.get(row["variant"], ""))
+        if partner:
+            total, base = row["us_per_req"] + row["redis_us_per_req"], partner["us_per_req"] + partner["redis_us_per_req"]
+            row["added_us"] = total - base
+            row["cpu_ratio"] = ratio(total, base)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="The ingest cost of recording rejected deliveries.")
     ap.add_argument("--duration", type=float, default=8.0)
@@ -94,16 +148,28 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="repeat the variants interleaved; medians")
     ap.add_argument("--generator", choices=("auto", "wrk", "builtin"), default="auto")
     ap.add_argument("--name", default="rejections")
+    ap.add_argument("--calls", type=int, default=400, help="in-process requests per block (0: skip)")
+    ap.add_argument("--blocks", type=int, default=9, help="in-process blocks per variant, interleaved")
+    ap.add_argument("--no-gunicorn", action="store_true", help="only the in-process measurement")
     args = ap.parse_args()
     m = machine()
     print(f"machine: {machine_line(m)}; load generator: {generator_name(args.generator)}; "
           f"{args.connections} connections, {args.duration:g} s per variant, {args.rounds} round(s)")
     server = start_redis()
     configs = {v: config_for(server.url, v) for v in VARIANTS}
-    runs = [run_variant(v, configs[v], server.url, server.proc.pid, args)  # type: ignore[union-attr]
-            for _ in range(args.rounds) for v in VARIANTS]
+    inproc: list[dict[str, Any]] = []
+    if args.calls:
+        inproc = in_process(configs, server.url, server.proc.pid, args.calls, args.blocks)  # type: ignore[union-attr]
+        print_table(f"in-process: the WSGI app called directly, {args.calls} requests x {args.blocks} interleaved "
+                    "blocks, median CPU per request",
+                    [("variant", "variant", ""), ("app CPU us/req", "us_per_req", ".0f"),
+                     ("redis CPU us/req", "redis_us_per_req", ".1f"), ("added us/req", "added_us", ".0f"),
+                     ("x off CPU/req", "cpu_ratio", ".3f")], inproc)
+    runs = [] if args.no_gunicorn else [
+        run_variant(v, configs[v], server.url, server.proc.pid, args)  # type: ignore[union-attr]
+        for _ in range(args.rounds) for v in VARIANTS]
     summary = []
-    for v in VARIANTS:
+    for v in VARIANTS if runs else ():
         rs = [r for r in runs if r["variant"] == v]
         summary.append({"variant": v, **{k: median([r[k] for r in rs])
                                          for k in ("rps", "p50_ms", "p99_ms", "web_cpu_ms", "redis_cpu_ms")},
@@ -124,7 +190,7 @@ def main() -> int:
          ("redis CPU ms/req", "redis_cpu_ms", ".3f"), ("x off req/s", "rps_ratio", ".2f"),
          ("x off CPU/req", "cpu_ratio", ".2f"), ("kept in Redis", "recorded", "")],
         summary)
-    write_json(args.name, vars(args), {"summary": summary, "runs": runs, "table": table}, m)
+    write_json(args.name, vars(args), {"summary": summary, "runs": runs, "table": table, "in_process": inproc}, m)
     return 1 if any(r["problems"] for r in summary) else 0
 
 
