@@ -55,7 +55,10 @@ def receive(source: str) -> Any:
 
 def _record_rejection(state: BridgeState, source: str, exc: HttpError) -> None:
     """Keep the refused request with its cause (bridge.rejections); built only on this error path."""
-    seen = Rejected(source=source, known=source in state.sources, method=request.method, path=request.full_path,
+    known = source in state.sources
+    if not state.rejections.admit(source, known, exc, request.mimetype or ""):
+        return
+    seen = Rejected(source=source, known=known, method=request.method, path=request.full_path,
                     content_type=request.mimetype or "", headers=Headers(dict(request.headers)),
                     body=g.get("hook_body"))
     cfg = state.config.sources.get(source)

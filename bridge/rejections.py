@@ -106,16 +106,23 @@ class RejectionLog:
     def key(self, bucket: str) -> str:
         return f"{self.prefix}rejected:{bucket}"
 
-    def record(self, req: Rejected, exc: errors.HttpError, verify: Mapping[str, Any] | None = None,
-               policy: Policy | None = None) -> bool:
-        """Keep this rejection (True), or only count it: over the minute's cap, or Redis unavailable. The
-        source's `retention` shortens how long it is kept; its `pii.drop_raw_body` keeps no body."""
-        bucket = req.source if req.known else UNKNOWN
-        cause = cause_of(exc, req.content_type)
-        metrics.REJECTED.labels(source=bucket, cause=cause).inc()
+    def admit(self, source: str, known: bool, exc: errors.HttpError, content_type: str) -> bool:
+        """Count the rejection; True when it may be recorded (checked before anything is built: past
+        this process's share of the minute's cap a rejection costs two counters and no Redis call)."""
+        bucket = source if known else UNKNOWN
+        metrics.REJECTED.labels(source=bucket, cause=cause_of(exc, content_type)).inc()
         if not self.keep or not self.per_minute or self._over_local_cap(bucket):
             metrics.REJECTED_UNRECORDED.labels(source=bucket).inc()
             return False
+        return True
+
+    def record(self, req: Rejected, exc: errors.HttpError, verify: Mapping[str, Any] | None = None,
+               policy: Policy | None = None) -> bool:
+        """Keep an admitted rejection (True), or not: over the minute's cap across processes, or Redis
+        unavailable. The source's `retention` shortens how long it is kept; its `pii.drop_raw_body`
+        keeps no body."""
+        bucket = req.source if req.known else UNKNOWN
+        cause = cause_of(exc, req.content_type)
         if policy is not None and policy.drop_raw_body:
             req.body = None
         ttl = min(self.ttl, policy.retention) if policy is not None and policy.retention else self.ttl

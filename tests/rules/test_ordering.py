@@ -119,3 +119,29 @@ def test_order_is_checked_and_arrival_without_overwrites_is_a_warning() -> None:
     found = diagnostics(tags_only)
     assert len(found) == 1 and "warning: order: arrival changes nothing here" in found[0], found
     assert diagnostics(ARRIVAL) == []
+
+
+def test_rules_read_the_providers_time_as_event_occurred_at() -> None:
+    text = """
+    version: 1
+    rules:
+      - id: stamp
+        actions: [{set_metadata: {last_event_at: "{{ event.occurred_at }}", about: "{{ event.entity }}"}}]
+    """
+    plan = run(text, {}, occurred_at="2026-03-01T10:00:04.000Z", entity="cus_1").plans[0]
+    assert plan.set_metadata == {"last_event_at": "2026-03-01T10:00:04.000Z", "about": "cus_1"}
+
+
+def test_negative_control_arrival_order_depends_on_the_order() -> None:
+    """Without marks (what `order: arrival` means), two orders of the same events end differently."""
+    first, second = _plan(ARRIVAL, status="active"), _plan(ARRIVAL, status="inactive")
+    state = {"email": "ana@example.com", "status": "active", "tags": [], "metadata": {}, "notes": ""}
+
+    def final(plans: list) -> str:  # type: ignore[type-arg]
+        s = state
+        for p in plans:
+            s = apply_change(s, compute_change(drop_stale(p, _mark(1, "e"), {"status": _mark(9, "x")}).plan, s,
+                                               exists=True)) or s
+        return str(s["status"])
+
+    assert final([first, second]) != final([second, first])
