@@ -20,7 +20,7 @@ from tests.faults.batch import done_count, scaled
 from workers.liveness import in_flight_event_ids
 from workers.reconciler import reconcile_once
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ARGS = re.compile(rb'"argsrepr": ?"\[\'(evt_[0-9a-f]+)\'\]"')
 

@@ -58,6 +58,7 @@ def wait_all_done(stack, ids, timeout: float) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # posting the batch is slow on a loaded machine (and at CSTAR_CHAOS_SCALE > 1)
 def test_sigkill_whole_worker_mid_batch_recovers_within_30s_on_defaults(make_stack):
     """Two workers (`-c 2`, default settings), many events for a few customers; one worker's whole
     process group is SIGKILLed (a lost host: no shutdown hook runs), a replacement starts. Every event
