@@ -1,6 +1,6 @@
 """Rules engine throughput: events per second for 10, 100 and 1000 rules (pure engine, no I/O).
 
-    python bench/rules_engine.py [--quick] [--sizes 10,100,1000]
+    python bench/rules_engine.py [--quick] [--sizes 10,100,1000] [--instructions] [--tree PATH]
 
 For each size it generates a realistic rule file (`when` filters over four sources, conditions
 mixing text, list, number and regex operators, named lists and conditions, templated actions),
@@ -15,7 +15,12 @@ same run, because the machines are small and shared and absolute numbers drift:
                    company, seats as a number), the note, the sentiment, merged per customer in rule
                    order, with f-strings for templates: the engine's whole job written by hand
 
-It prints a table and writes bench/results/rules_engine.json.
+It prints a table and writes bench/results/rules_engine.json (rules_engine_instructions.json).
+
+--tree PATH measures the engine of another source tree with this script (an earlier commit:
+`git archive <commit> | tar -x -C PATH`), so two commits compare in one run. --instructions counts
+the CPU instructions per event under valgrind's cachegrind instead of timing (a few minutes): on a
+machine shared with other work, timings drift by 2-3x within minutes; instruction counts do not.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+TREE = Path(os.environ.get("RULES_BENCH_TREE") or REPO)  # whose `rules` is measured (--tree)
+if str(TREE) not in sys.path:
+    sys.path.insert(0, str(TREE))
 
 from rules import Ruleset, compute_change, evaluate, load_ruleset_text  # noqa: E402
 from workers.config import Config  # noqa: E402
@@ -191,11 +199,72 @@ def engine(ruleset: Ruleset, with_change: bool = False, with_trace: bool = False
     return run
 
 
+def count_run(mode: str, count: int, reps: int) -> None:
+    """The process valgrind counts: compile, warm up (index and caches built), then `reps` rotations."""
+    events = sample_events()
+    ruleset = load_ruleset_text(rule_file(count), f"bench-{count}.yaml")
+    for event in events:
+        evaluate(ruleset, event, now=NOW)
+    fn = {"engine": engine(ruleset), "hand": hand_written(count), "plan": hand_written_plan(count)}.get(mode)
+    for _ in range(reps if fn else 0):
+        for event in events:
+            fn(event)  # type: ignore[misc]
+
+
+def instructions(mode: str, count: int, reps: int, tree: Path) -> int:
+    """CPU instructions of one `count_run` (cachegrind, hash seed fixed so runs repeat exactly)."""
+    env = {**os.environ, "RULES_BENCH_TREE": str(tree), "PYTHONHASHSEED": "0"}
+    out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                          sys.executable, __file__, "--count", mode, str(count), str(reps)],
+                         env=env, capture_output=True, text=True, check=True).stderr
+    return int(re.search(r"I\s+refs:\s+([\d,]+)", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+
+
+def main_instructions(sizes: list[int], trees: dict[str, Path]) -> None:
+    """Instructions per event: the engine of each tree, and the two hand-written baselines."""
+    rows = []
+    for count in sizes:
+        reps = max(4, 2000 // count)
+        per_event: dict[str, float] = {}
+        for name, tree in trees.items():
+            idle = instructions("none", count, 0, tree)
+            per_event[name] = (instructions("engine", count, reps, tree) - idle) / (reps * 5)
+        idle = instructions("none", count, 0, REPO)
+        for mode in ("hand", "plan"):
+            per_event[mode] = (instructions(mode, count, reps * 10, REPO) - idle) / (reps * 50)
+        row = {"rules": count, **{k: round(v) for k, v in per_event.items()}}
+        for name in trees:
+            row[f"{name}_vs_hand"] = round(per_event[name] / per_event["hand"], 2)
+            row[f"{name}_vs_plan"] = round(per_event[name] / per_event["plan"], 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    path = RESULTS.with_name("rules_engine_instructions.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"benchmark": "rules_engine_instructions", "trees": {k: str(v) for k, v in trees.items()},
+                                "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path.relative_to(REPO)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test, noisier numbers)")
     parser.add_argument("--sizes", default="10,100,1000", help="rule counts, comma-separated")
+    parser.add_argument("--tree", type=Path, help="another source tree whose engine is measured too (instructions)"
+                        " or instead (timing: run once with it and once without)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions per event (valgrind)")
+    parser.add_argument("--count", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count:
+        count_run(args.count[0], int(args.count[1]), int(args.count[2]))
+        return
+    if args.instructions:
+        trees = {"engine": REPO, **({"tree": args.tree.resolve()} if args.tree else {})}
+        main_instructions([int(s) for s in args.sizes.split(",")], trees)
+        return
+    if args.tree and TREE == REPO:  # timing: measure the other tree's engine in a child process
+        env = {**os.environ, "RULES_BENCH_TREE": str(args.tree.resolve())}
+        raise SystemExit(subprocess.call([sys.executable, __file__, *[a for a in sys.argv[1:]]], env=env))
     seconds = 0.6 if args.quick else 3.0
     sizes = [int(s) for s in args.sizes.split(",")]
     events = sample_events()
@@ -231,7 +300,7 @@ def main() -> None:
             "engine_vs_hand_written_plan": round(hand_plan / eps, 1),
         })
 
-    print(f"rules engine, pure (python {platform.python_version()}, load {os.getloadavg()[0]:.2f}); "
+    print(f"rules engine of {TREE}, pure (python {platform.python_version()}, load {os.getloadavg()[0]:.2f}); "
           f"baseline: 0 rules = {baseline:,.0f} events/s")
     columns = [("rules", "rules", 6, ""), ("compile ms", "compile_ms", 10, ""),
                ("matched", "matched_per_event", 8, ""), ("trace KB", "trace_kb_per_event", 9, ""),
@@ -247,15 +316,16 @@ def main() -> None:
     print(" ".join(f"{title:>{width}}" for title, _, width, _ in columns))
     for r in rows:
         print(" ".join(f"{r[key]:>{width}{fmt}}" for _, key, width, fmt in columns))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "rules_engine", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    results = RESULTS if TREE == REPO else RESULTS.with_name("rules_engine_tree.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({
+        "benchmark": "rules_engine", "tree": str(TREE), "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "load_average": os.getloadavg(), "seconds_per_measurement": seconds,
         "events_in_rotation": len(events),
         "baseline_zero_rules_events_per_s": round(baseline), "rows": rows,
     }, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    print(f"wrote {results.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
