@@ -89,7 +89,7 @@ class CustomerLocks:
         name = self.name(customer_key)
         lock = Lock(self.client, name, timeout=self.lease, blocking=True,
                     blocking_timeout=self.wait if wait is None else wait, thread_local=False)
-        token = f"{self.owner}#{uuid.uuid4().hex}".encode() if self.owner else None
+        token = f"{self.owner}#{uuid.uuid4().hex}" if self.owner else None
         if not lock.acquire(token=token) and not (self._break_if_dead(name) and lock.acquire(token=token)):
             raise CustomerBusy(f"customer {customer_key!r} is being updated by another worker")
         if self.renew:
