@@ -272,8 +272,10 @@ class Reaper:
         return restored
 
     def _tidy_live(self, worker: str, out: Recovery) -> None:
-        """A live worker whose pool process died (Celery requeues that message itself): the event says
-        `queued` again instead of `processing` under a dead process. Stale entries are dropped."""
+        """A live worker whose pool process died: the event says `queued` again instead of `processing`
+        under a dead process, and — unless a message still carries it (Celery requeues the message of a
+        lost pool process itself; a hard time limit acks it) — goes back to the head of the queue.
+        Stale entries are dropped."""
         owned = [_s(e) for e in self.r.smembers(self.keys.owned(worker))]
         if not owned:
             return
@@ -286,13 +288,21 @@ class Reaper:
         if stale:
             self.r.srem(self.keys.owned(worker), *stale)
         children = sorted({o for eid, o in owners.items() if eid not in stale})
+        requeued = []
         for child, child_alive in self.alive(children).items():
             if child_alive:
                 continue
             for eid in [e for e, o in owners.items() if o == child]:
                 if self._requeue_event(eid, worker=worker, owner=child):
-                    out.requeued.append(eid)
+                    requeued.append(eid)
                     self.r.srem(self.keys.owned(worker), eid)
+        out.requeued.extend(requeued)
+        if requeued:
+            flying = in_flight_event_ids(self.r, self.queue)
+            for eid in requeued:
+                if flying is not None and eid not in flying:
+                    self.push_front(eid)
+                    out.enqueued.append(eid)
 
     def _requeue_event(self, eid: str, *, worker: str, owner: str) -> bool:
         now = time.time()

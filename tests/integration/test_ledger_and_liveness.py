@@ -158,3 +158,23 @@ def test_a_lock_left_by_a_dead_process_is_broken_a_live_ones_is_not(r):
         with pytest.raises(LockLost):
             holder.fence()   # the dead holder, were it to wake up, could not write
     cm.__exit__(None, None, None)
+
+
+def test_a_live_workers_dead_pool_process_gives_back_what_no_message_carries(store, r):
+    """A pool process killed by a hard time limit (its message acked) or lost (Celery requeued it): the
+    event goes back to `queued`, and onto the queue only if no message carries it."""
+    prefix, queue = store.prefix, f"q-{uuid.uuid4().hex[:8]}"
+    live = "host:4:live"
+    keys = liveness.Keys(prefix)
+    r.hset(keys.workers, live, "{}")
+    r.set(keys.hb(live), "1", ex=30)
+    acked, requeued_by_celery = _accept(store), _accept(store)
+    store.owner = f"{live}/44"   # no heartbeat: this pool process is dead
+    for eid in (acked, requeued_by_celery):
+        store.start_attempt(eid, 0, time.time() + AFTER, status="processing")
+    r.lpush(queue, json.dumps({"headers": {"argsrepr": f"['{requeued_by_celery}']"}}))
+    pushed: list[str] = []
+    out = liveness.Reaper(r, prefix=prefix, queue=queue, look_again_after=AFTER, push_front=pushed.append).round()
+    assert sorted(out.requeued) == sorted([acked, requeued_by_celery]) and pushed == [acked]
+    assert {store.load(e)["status"] for e in (acked, requeued_by_celery)} == {"queued"}
+    assert not out.dead_workers
