@@ -180,7 +180,8 @@ class RejectionLog:
         out: list[dict[str, Any]] = []
         for key in keys:
             for entry_id, raw in self.r.xrevrange(key, count=self.keep or 1) or []:
-                entry = json.loads((raw.get(b"entry") or raw.get("entry") or b"{}"))
+                stored = raw or {}
+                entry = json.loads(stored.get(b"entry") or stored.get("entry") or b"{}")
                 if cause and not (entry.get("cause") == cause or str(entry.get("cause", "")).startswith(cause + ".")):
                     continue
                 entry["id"] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
