@@ -44,13 +44,15 @@ def check_timing(config: Config) -> None:
 
 def worst_case_hold(config: Config) -> float:
     """The longest one event may hold a customer's lock: every write of a drained burst (a GET and a
-    PATCH each) waiting the limiter's longest sleep and the API's timeouts. The lease is renewed every
+    PATCH each) waiting the limiter's longest sleep and the API's timeouts, plus the linger between
+    writes (workers.coalesce). The lease is renewed every
     third of itself while held, so it needs to cover only a pause, not this; without renewal it would."""
+    from workers.coalesce import LINGER_MAX
     from workers.pipeline import _DRAIN_ROUNDS
     from workers.ratelimit import SharedRateLimiter
 
     per_call = SharedRateLimiter.max_sleep + config.cstar.connect_timeout + config.cstar.read_timeout
-    return 2 * _DRAIN_ROUNDS * per_call
+    return _DRAIN_ROUNDS * (2 * per_call + LINGER_MAX)
 
 
 def create_celery(config: Config) -> Celery:

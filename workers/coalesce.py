@@ -7,6 +7,14 @@ holding the lock drains the inbox and applies every parked plan together with it
 PATCH. It then records completion for each parked event and marks it done, so the fallback retry finds
 nothing left to do.
 
+A holder cannot know a burst is under way from one event, so it remembers (a short-lived mark per
+customer) that it wrote the customer a moment ago. The next holder for that customer, seeing the mark,
+lingers with the lock after its write: it waits up to LINGER_MAX for another event to park, then lets
+more park until ROUND_SPACING has passed since its last write, so each PATCH carries several plans
+whatever the events' arrival rate (a loaded ingress posts them tens of milliseconds apart, longer than
+any one write). A linger that waited in vain marks the customer quiet, so a lone stream of events
+(one worker process, nobody to park) pays that wait at most once every BURST_MEMORY seconds.
+
 Only plans that do not depend on the customer's state (no rule read `customer.*`) and touch a single
 customer are parked. Exactly-once still rests on the usual guards: completion records checked under
 the lock, note markers, and tag unions computed against the state read under the lock.
@@ -15,6 +23,7 @@ the lock, note markers, and tag unions computed against the state read under the
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -47,6 +56,12 @@ class ParkedPlan:
         return cls(event_id=str(d["event_id"]), plan=plan, mark=Mark.from_dict(d["mark"]) if d.get("mark") else None)
 
 
+LINGER_MAX = 0.5      # after a write in a burst, the holder waits this long for the next plan to park
+ROUND_SPACING = 0.25  # ... and, while plans keep parking, writes at most this often (several plans a PATCH)
+BURST_MEMORY = 3.0    # seconds a write (or a linger in vain) is remembered for the customer
+_POLL = 0.01
+
+
 class Inbox:
     """Per-customer list of parked plans."""
 
@@ -60,6 +75,32 @@ class Inbox:
         pipe.rpush(self.prefix + key, item.to_json())
         pipe.expire(self.prefix + key, self.ttl)
         pipe.execute()
+
+    def waiting(self, key: str, until: float) -> bool:
+        """Whether a plan is parked for the customer by `until` (time.monotonic()), checking every 10 ms."""
+        while True:
+            if self.client.llen(self.prefix + key):
+                return True
+            left = until - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(_POLL, left))
+
+    def burst_expected(self, key: str) -> bool:
+        """Whether the customer was written a moment ago, and lingering then was not in vain."""
+        return self.client.get(self._mark(key)) == b"1"
+
+    def note_hold(self, key: str, *, burst: bool, quiet: bool) -> None:
+        """Remember how a hold went: `burst` (plans parked), `quiet` (a linger waited in vain), else one write
+        (which does not overwrite a quiet mark)."""
+        ms = int(BURST_MEMORY * 1000)
+        if quiet:
+            self.client.set(self._mark(key), b"0", px=ms)
+        else:
+            self.client.set(self._mark(key), b"1", px=ms, nx=not burst)
+
+    def _mark(self, key: str) -> str:
+        return f"{self.prefix}burst:{key}"
 
     def drain(self, key: str, limit: int = 200) -> list[ParkedPlan]:
         """Take up to `limit` parked plans, oldest first (atomically: no two holders get the same one)."""

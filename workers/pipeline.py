@@ -18,7 +18,7 @@ import redis
 from rules import evaluate
 from rules.ordering import Mark, annotate_trace
 from workers import strict_json
-from workers.coalesce import ParkedPlan
+from workers.coalesce import LINGER_MAX, ROUND_SPACING, ParkedPlan
 from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
 from workers.executor import Resolved, apply_combined, apply_plan, note_marker, resolve
 from workers.locks import CustomerBusy
@@ -32,7 +32,6 @@ from workers.timing import backoff, max_countdown
 log = logging.getLogger("cstar_bridge.pipeline")
 
 _DRAIN_ROUNDS = 25     # writes one lock holder makes for parked plans before it lets go
-_LINGER = 0.02         # seconds between those writes while plans keep arriving
 _PARKED_FALLBACK = 3.0  # if the lock holder misses a parked plan, the event runs itself after this
 UNEXPECTED_RETRIES = 2  # an exception nobody foresaw is a bug, not a transient error: retried this often
 # The same input fails the same way (a bad value, text that cannot be encoded, recursion): dead-letter
@@ -185,9 +184,12 @@ def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, r
     """Apply this event's plan together with whatever other events parked for the customer, and keep
     draining while the lock is ours: a burst ends in a few writes. After the first write the state is
     known (we hold the lock and just wrote it), so later rounds cost one PATCH each, no read. Each
-    plan loses the writes a newer event already made (rules.ordering), judged in turn."""
+    plan loses the writes a newer event already made (rules.ordering), judged in turn. While a burst is
+    under way the holder lingers between writes so that each carries several plans (workers.coalesce)."""
     own: dict[str, Any] | None = None
     state = resolved
+    linger = ctx.inbox.burst_expected(plan.key)  # written a moment ago: more events may be on their way
+    burst = quiet = False
     for _ in range(_DRAIN_ROUNDS):
         parked = _unapplied(ctx, plan.key, ctx.inbox.drain(plan.key), event_id)
         mine = [] if own is not None else [(marker, plan, mark)]
@@ -203,6 +205,7 @@ def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, r
             if state is None or state.cid is None or state.current is None:
                 state = resolve(ctx, plan.key, plan.email, read=True)
             results, state = apply_combined(ctx, items, state)
+        written = time.monotonic()
         if own is None:
             own = ctx.order.record(event_id, plan.key, results.pop(0).to_dict(), ordered.pop(0))
         for p, result, o in zip(parked, results, ordered):
@@ -210,9 +213,15 @@ def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, r
             ctx.store.finish(p.event_id, "done", changes=[step], calls=[], coalesced_into=event_id,
                              finished_at=_iso(), **_parked_trace(ctx, p.event_id, step))
             apply_after_processing(ctx.store, p.event_id, _parked_policy(ctx, p.event_id))
-        if not parked:
+        burst = burst or bool(parked)
+        if not (burst or linger):
             break
-        time.sleep(_LINGER)  # a burst is under way: let a few more plans park before the next write
+        # A burst is under way: wait for the next plan to park, then let a few more park before writing.
+        if not ctx.inbox.waiting(plan.key, written + LINGER_MAX):
+            quiet = not burst
+            break
+        time.sleep(max(0.0, written + ROUND_SPACING - time.monotonic()))
+    ctx.inbox.note_hold(plan.key, burst=burst, quiet=quiet)
     assert own is not None
     return own
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -31,6 +33,24 @@ def test_a_burst_for_one_customer_costs_fewer_calls_than_events(make_stack):
     writes = [c for c in calls if c["method"] == "PATCH"]
     assert len(writes) < len(events)
     assert len(calls) < len(events), f"{len(calls)} calls for {len(events)} events"
+
+
+def test_a_burst_posted_slower_than_a_write_still_coalesces(make_stack):
+    """A loaded ingress posts a burst tens of milliseconds apart, longer than one write takes: the lock
+    holder lingers for the next plan instead of letting each event pay its own read and write."""
+    stack = make_stack(worker={**FAST, "coalesce": True})
+    first = stack.accepted_id(stack.post(body={"email": "c0@slow.test", "name": "Slow"}))
+    stack.start_worker(concurrency=2)
+    stack.wait_for([first])
+    before = len(stack.sandbox.calls())
+    ids = []
+    for i in range(40):
+        ids.append(stack.accepted_id(stack.post(body={"email": "c0@slow.test", "tag": f"t{i}"})))
+        time.sleep(0.05)  # the pace, not a deadline: slower than a write, well within a linger
+    events = stack.wait_for(ids, timeout=120)
+    calls = stack.sandbox.calls()[before:]
+    assert len(calls) < len(events), f"{len(calls)} calls for {len(events)} events"
+    assert {f"t{i}" for i in range(40)} <= set(stack.customer("c0@slow.test")["tags"])
 
 
 def test_without_coalescing_every_event_pays_its_own_read_and_write(make_stack):
