@@ -25,7 +25,8 @@ class WebServer:
     """`cstar-bridge web --config <stack's bridge.yaml> ...` (or any gunicorn command line) as a child."""
 
     def __init__(self, stack: Any, log_path: Path, *extra: str, args: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.cwd = cwd  # the directory the command starts from (default: the test's)
         self.host, self.port = "127.0.0.1", free_port()
         self.log_path = log_path
         base_env = {k: v for k, v in stack.env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -41,7 +42,7 @@ class WebServer:
     def start(self, timeout: float = 60.0) -> "WebServer":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([a.replace("{port}", str(self.port)) for a in self.args], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.cwd)
         log.close()
         deadline = time.monotonic() + timeout
         while True:

@@ -15,8 +15,11 @@ class WorkerProcess:
     """`celery -A workers worker` as a child process, with its log in a file."""
 
     def __init__(self, env: dict[str, str], log_path: Path, *, queue: str, concurrency: int = 1,
-                 pool: str = "prefork", name: str = "w1") -> None:
+                 pool: str = "prefork", name: str = "w1", args: list[str] | None = None,
+                 cwd: Path | None = None) -> None:
         self.env = env
+        self.args = args  # another production command line (`cstar-bridge worker ...`), run from `cwd`
+        self.cwd = cwd
         self.log_path = log_path
         self.queue = queue
         self.concurrency = concurrency
@@ -31,8 +34,8 @@ class WorkerProcess:
         args = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", self.queue, "-c",
                 str(self.concurrency), "-P", self.pool, "-l", "info", "-n", f"{self.name}@%h",
                 "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        self.proc = subprocess.Popen(args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(self.args or args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
