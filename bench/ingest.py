@@ -15,6 +15,8 @@ Variants:
                the task push in one Lua round trip
     two-step   the bridge with a separate broker URL (another Redis db): claim (Lua), Celery
                `send_task`, then mark-queued (Lua): the path used when the broker is not the store
+    tree       `atomic` served from another checkout (`--tree PATH`, e.g. a `git worktree` of an older
+               commit) first on PYTHONPATH: before/after of the bridge's code in the same run
 
 No Celery worker runs: tasks pile up in Redis (the queue length is checked against the number of
 202s: every accepted event must be queued), and Redis is flushed between runs. Besides requests per
@@ -40,7 +42,7 @@ from bench.common import bridge_env, child_env, start_gunicorn, start_redis, wri
 from bench.load import generator_name, run_load  # noqa: E402
 from bench.report import CpuMeter, machine, machine_line, print_table, ratio, write_json  # noqa: E402
 
-VARIANTS = ("baseline", "floor", "atomic", "two-step")
+VARIANTS = ("baseline", "floor", "atomic", "two-step", "tree")
 CPUS = len(os.sched_getaffinity(0))
 
 
@@ -57,6 +59,10 @@ def run_variant(variant: str, *, redis_url: str, redis_pid: int, configs: dict[s
         app, env = "bench.baseline_app:create_app()", child_env()
     elif variant == "floor":
         app, env = "bench.baseline_app:create_floor_app()", child_env(BENCH_REDIS_URL=redis_url)
+    elif variant == "tree":
+        env = bridge_env(configs["atomic"])
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(args.tree).resolve()), env["PYTHONPATH"]])
+        app = "bridge:create_app()"
     else:
         app, env = "bridge:create_app()", bridge_env(configs[variant])
     proc, url = start_gunicorn(app, env, workers=workers, threads=threads, name=f"gunicorn-{variant}",
@@ -75,7 +81,7 @@ def run_variant(variant: str, *, redis_url: str, redis_pid: int, configs: dict[s
         proc.stop()
     accepted = load.ok(202)
     queued = None
-    if variant in ("atomic", "floor"):
+    if variant in ("atomic", "floor", "tree"):
         queued = int(r0.llen("bench"))
     elif variant == "two-step":
         queued = int(redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/1").llen("bench"))
@@ -119,6 +125,7 @@ def main() -> int:
                     help="gunicorn worker class (default gthread, as the recorded results; web and dev run gevent)")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds of load first (default 2)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the variants interleaved; medians")
+    ap.add_argument("--tree", default="", help="another checkout served as the `tree` variant (before/after)")
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {VARIANTS}")
     ap.add_argument("--sweep", default="", help="more gunicorn settings, e.g. 1x8,4x1 (workers x threads)")
     ap.add_argument("--generator", choices=("auto", "wrk", "builtin"), default="auto")
@@ -128,6 +135,8 @@ def main() -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         ap.error(f"unknown variants {sorted(unknown)}")
+    if ("tree" in variants) != bool(args.tree):
+        ap.error("the tree variant and --tree PATH go together")
 
     m = machine()
     gen = generator_name(args.generator)

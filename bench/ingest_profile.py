@@ -1,4 +1,4 @@
-"""`python bench/ingest_profile.py [--variant atomic] [--duration 10] [--iterations 2000]`
+"""`python bench/ingest_profile.py [--variant atomic] [--worker-class gevent] [--duration 10] [--iterations 2000]`
 
 Where the ingest's time goes, two ways:
 
@@ -55,7 +55,8 @@ def profile_under_load(args: Any, redis_url: str) -> dict[str, Any]:
     broker = None if args.variant == "atomic" else redis_url.rsplit("/", 1)[0] + "/1"
     config = write_config(redis_url, broker_url=broker, name=f"profile-{args.variant}")
     proc, url = start_gunicorn("bridge:create_app()", bridge_env(config), workers=args.workers,
-                               threads=args.threads, name="gunicorn-profile")
+                               threads=args.threads, name="gunicorn-profile",
+                               extra=["--worker-class", args.worker_class])
     try:
         run_load(url, duration=2, connections=args.connections)
         rec = Recording(proc.pids()[1:], rate=args.rate, tag="ingest")  # the workers, not the arbiter
@@ -186,6 +187,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"),
+                    help="gunicorn worker class (default gthread; web and dev run gevent)")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second (default 250)")
     ap.add_argument("--iterations", type=int, default=2000, help="calls per step timing (default 2000)")
     ap.add_argument("--skip-load", action="store_true", help="only the in-process step timings")

@@ -17,6 +17,21 @@ class Headers(Mapping[str, str]):
     def __init__(self, items: Mapping[str, str] | None = None) -> None:
         self._items = {k.lower(): v for k, v in (items or {}).items()}
 
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> "Headers":
+        """The request's headers straight from the WSGI environ: the same names and values as
+        `Headers(dict(request.headers))` (werkzeug's EnvironHeaders), without its per-key lookups."""
+        items: dict[str, str] = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                if key != "HTTP_CONTENT_TYPE" and key != "HTTP_CONTENT_LENGTH":
+                    items[key[5:].replace("_", "-").title().lower()] = value
+            elif (key == "CONTENT_TYPE" or key == "CONTENT_LENGTH") and value:
+                items[key.replace("_", "-").lower()] = value
+        headers = cls.__new__(cls)
+        headers._items = items
+        return headers
+
     def __getitem__(self, key: str) -> str:
         return self._items[key.lower()]
 
@@ -25,6 +40,9 @@ class Headers(Mapping[str, str]):
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         return self._items.get(key.lower(), default)
+
+    def items(self):  # type: ignore[no-untyped-def,override]
+        return self._items.items()  # the names already lower case: no per-key lookup
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._items)

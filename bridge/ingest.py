@@ -29,7 +29,7 @@ from bridge.event_detail import stored_request
 from bridge.inbound import Headers, InboundRequest
 from bridge.parsing import parse_body
 from bridge.rejections import Rejected
-from bridge.schemas import ENVELOPE
+from bridge.schemas import load_envelope
 from bridge.state import BridgeState
 from rules.ordering import iso_ms, order_key
 from workers import strict_json
@@ -75,7 +75,7 @@ def _receive(state: BridgeState, source: str) -> Any:
     # All of it or a 4xx: 413 past max_body_bytes whatever the framing, 400 for a body cut short.
     raw = g.hook_body = read_body(request.environ, state.config.max_body_bytes, state.config.body_timeout)
     inbound = InboundRequest(source=source, method=request.method, url=lambda: request.url,
-                             headers=Headers(dict(request.headers)), body=raw,
+                             headers=Headers.from_environ(request.environ), body=raw,
                              query=lambda: request.args.to_dict(flat=True), content_type=request.mimetype or "")
     try:
         src.verifier.verify(inbound)
@@ -91,9 +91,9 @@ def _receive(state: BridgeState, source: str) -> Any:
     adapted = src.adapter.adapt(parsed.payload, inbound.headers, src.options)
 
     occurred = src.occurred_ms(parsed.payload, adapted)
-    header_key = request.headers.get("Idempotency-Key")
+    header_key = inbound.headers.get("Idempotency-Key")
     try:
-        env = ENVELOPE.load({"source": source, "type": adapted.type, "data": dict(adapted.data),
+        env = load_envelope({"source": source, "type": adapted.type, "data": dict(adapted.data),
                              "delivery_id": src.delivery_id_from(parsed.payload) or adapted.delivery_id,
                              "idempotency_key": header_key})
     except ValidationError as exc:

@@ -29,6 +29,7 @@ import json
 import re
 import unicodedata
 from collections import deque
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence
@@ -105,6 +106,22 @@ def role_of(label: str | None, vocabulary: Vocabulary = VOCABULARY) -> tuple[str
     """
     if not label:
         return None
+    if vocabulary is VOCABULARY and len(label) <= _CACHED_LABEL_CHARS:
+        return _role_of_cached(label)  # forms send the same labels again and again
+    return _role_of(label, vocabulary)
+
+
+# Labels up to this length have their role remembered (the words file is fixed for the process); a
+# sender of endless distinct labels only churns the bounded cache.
+_CACHED_LABEL_CHARS = 200
+
+
+@lru_cache(maxsize=4096)
+def _role_of_cached(label: str) -> tuple[str, int] | None:
+    return _role_of(label, VOCABULARY)
+
+
+def _role_of(label: str, vocabulary: Vocabulary) -> tuple[str, int] | None:
     tokens = words(label)
     best: dict[str, int] = {}
     for start, token in enumerate(tokens):

@@ -21,10 +21,24 @@ COOKIE = "cstar_console"
 
 
 class _SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, Secure exactly when the request came over HTTPS."""
+    """Flask's signed-cookie session, Secure exactly when the request came over HTTPS.
+
+    Flask opens the session on every request (`/hooks` too) and builds its signing serializer each
+    time; the serializer is kept here, made again only when the keys change."""
+
+    def __init__(self) -> None:
+        self._signing: tuple[Any, Any] = (None, None)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(request.is_secure)
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        made_for, serializer = self._signing
+        if made_for != keys:
+            serializer = super().get_signing_serializer(app)
+            self._signing = (keys, serializer)
+        return serializer
 
 
 def init_console(app: Flask, state: BridgeState) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.errors import BodyUnreadable, UnsupportedMediaType
+from bridge.errors import BodyUnreadable, TooManyFields, UnsupportedMediaType
 from bridge.parsing import parse_body
 
 
@@ -74,3 +74,27 @@ def test_more_fields_than_max_fields_is_too_many_fields(mimetype, raw, header):
         parse_body(mimetype, raw, content_type_header=header, max_fields=10, max_json_fields=10)
     assert info.value.status == 413 and "max_" in info.value.message
     assert parse_body(mimetype, raw, content_type_header=header, max_fields=11, max_json_fields=11).payload
+
+
+def test_json_field_limit_counted_exactly_at_the_edge_with_the_text_bound() -> None:
+    """The text bound (':' + ',' + '[') only skips the walk when it cannot be exceeded; at the limit the
+    walk still decides. 3 keys + 2 items = 5."""
+    raw = b'{"a":1,"b":[1,2],"c":"x"}'
+    assert parse_body("application/json", raw, max_json_fields=5).payload["b"] == [1, 2]
+    with pytest.raises(TooManyFields):
+        parse_body("application/json", raw, max_json_fields=4)
+    # strings full of ':' and ',' only raise the bound: the walk then counts the real 1 key
+    assert parse_body("application/json", b'{"a":"::::,,,,[[["}', max_json_fields=1).payload == {"a": "::::,,,,[[["}
+
+
+def test_headers_from_environ_match_werkzeugs() -> None:
+    from werkzeug.datastructures import EnvironHeaders
+
+    from bridge.inbound import Headers
+
+    environ = {"HTTP_X_BRIDGE_TOKEN": "t", "HTTP_IDEMPOTENCY_KEY": "", "CONTENT_TYPE": "application/json",
+               "CONTENT_LENGTH": "", "HTTP_CONTENT_TYPE": "ignored", "HTTP_USER_AGENT": "wrk",
+               "HTTP_X_HUBSPOT_SIGNATURE_V3": "s", "wsgi.input": None, "REQUEST_METHOD": "POST"}
+    fast, slow = Headers.from_environ(environ), Headers(dict(EnvironHeaders(environ)))
+    assert dict(fast.items()) == dict(slow.items()) and list(fast) == list(slow)
+    assert fast.get("Idempotency-Key") == "" and "content-length" not in fast
