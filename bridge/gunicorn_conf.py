@@ -28,7 +28,7 @@ import logging
 import os
 from typing import Any
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger, SafeAtoms
 
 worker_class = "gevent"
 worker_connections = 1000
@@ -61,9 +61,29 @@ class RedactingLogger(Logger):
             for handler in self.error_log.handlers:
                 root.addHandler(handler)
 
-    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
-        atoms = super().atoms(resp, req, environ, request_time)
-        return {k: self.redactor(v) if isinstance(v, str) else v for k, v in atoms.items()}
+        redactor = self.redactor
+
+        class Atoms(_RedactedAtoms):
+            redact = staticmethod(redactor)
+
+        # gunicorn wraps each request's atoms in this class and formats the line with it
+        self.atoms_wrapper_class = Atoms
+
+
+class _RedactedAtoms(SafeAtoms):
+    """gunicorn's SafeAtoms (case-insensitive `{header}i` lookups, '-' when absent, quotes escaped),
+    redacting each atom as the access-log format reads it: a line uses about ten of the sixty-odd
+    atoms (every request header and environ entry), and redacting all of them was most of the
+    logging's cost per request. Redacted before the quotes are escaped, as before."""
+
+    redact: Any = staticmethod(lambda text: text)
+
+    def __init__(self, atoms: Any) -> None:
+        dict.__init__(self, atoms)  # the raw values; escaped on lookup
+
+    def __getitem__(self, k: str) -> Any:
+        value = super().__getitem__(k)
+        return self.redact(value).replace('"', '\\"') if isinstance(value, str) else value
 
 
 def _redactor() -> Any:

@@ -32,6 +32,11 @@ class _SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(request.is_secure)
 
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # what Flask's would do, without working out the cookie's attributes first
+        super().save_session(app, session, response)
+
     def get_signing_serializer(self, app: Flask) -> Any:
         keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
         made_for, serializer = self._signing
