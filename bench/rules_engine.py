@@ -44,6 +44,14 @@ if str(TREE) not in sys.path:
     sys.path.insert(0, str(TREE))
 
 from rules import Ruleset, compute_change, evaluate, load_ruleset_text  # noqa: E402
+from rules.templates import compile_template  # noqa: E402
+
+try:  # simple templates as closures (absent from trees before it)
+    from rules import template_fast  # noqa: E402
+except ImportError:  # pragma: no cover - an older tree
+    template_fast = None  # type: ignore[assignment]
+if template_fast is not None and os.environ.get("RULES_BENCH_JINJA") == "1":
+    template_fast.ENABLED = False  # every template on Jinja: the baseline of the same run
 from workers.config import Config  # noqa: E402
 from workers.store import bounded_trace  # noqa: E402
 
@@ -199,6 +207,17 @@ def engine(ruleset: Ruleset, with_change: bool = False, with_trace: bool = False
     return run
 
 
+def jinja_only(text: str, count: int) -> Ruleset:
+    """The same rule file loaded with every template on Jinja (the baseline for template closures)."""
+    template_fast.ENABLED = False
+    compile_template.cache_clear()
+    try:
+        return load_ruleset_text(text, f"bench-{count}.yaml")
+    finally:
+        template_fast.ENABLED = True
+        compile_template.cache_clear()
+
+
 def count_run(mode: str, count: int, reps: int) -> None:
     """The process valgrind counts: compile, warm up (index and caches built), then `reps` rotations."""
     events = sample_events()
@@ -211,9 +230,10 @@ def count_run(mode: str, count: int, reps: int) -> None:
             fn(event)  # type: ignore[misc]
 
 
-def instructions(mode: str, count: int, reps: int, tree: Path) -> int:
-    """CPU instructions of one `count_run` (cachegrind, hash seed fixed so runs repeat exactly)."""
-    env = {**os.environ, "RULES_BENCH_TREE": str(tree), "PYTHONHASHSEED": "0"}
+def instructions(mode: str, count: int, reps: int, tree: Path, jinja: bool = False) -> int:
+    """CPU instructions of one `count_run` (cachegrind, hash seed fixed so runs repeat exactly);
+    `jinja`: with every template rendered by Jinja (no closures)."""
+    env = {**os.environ, "RULES_BENCH_TREE": str(tree), "PYTHONHASHSEED": "0", "RULES_BENCH_JINJA": "1" if jinja else ""}
     out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
                           sys.executable, __file__, "--count", mode, str(count), str(reps)],
                          env=env, capture_output=True, text=True, check=True).stderr
@@ -227,8 +247,9 @@ def main_instructions(sizes: list[int], trees: dict[str, Path]) -> None:
         reps = max(4, 2000 // count)
         per_event: dict[str, float] = {}
         for name, tree in trees.items():
-            idle = instructions("none", count, 0, tree)
-            per_event[name] = (instructions("engine", count, reps, tree) - idle) / (reps * 5)
+            jinja = name == "jinja_only"
+            idle = instructions("none", count, 0, tree, jinja)
+            per_event[name] = (instructions("engine", count, reps, tree, jinja) - idle) / (reps * 5)
         idle = instructions("none", count, 0, REPO)
         for mode in ("hand", "plan"):
             per_event[mode] = (instructions(mode, count, reps * 10, REPO) - idle) / (reps * 50)
@@ -259,7 +280,7 @@ def main() -> None:
         count_run(args.count[0], int(args.count[1]), int(args.count[2]))
         return
     if args.instructions:
-        trees = {"engine": REPO, **({"tree": args.tree.resolve()} if args.tree else {})}
+        trees = {"engine": REPO, "jinja_only": REPO, **({"tree": args.tree.resolve()} if args.tree else {})}
         main_instructions([int(s) for s in args.sizes.split(",")], trees)
         return
     if args.tree and TREE == REPO:  # timing: measure the other tree's engine in a child process
@@ -283,6 +304,7 @@ def main() -> None:
         # What a worker keeps in Redis with each event, at the default trace_max_bytes.
         stored_kb = sum(len(bounded_trace(ev.trace, STORED_LIMIT)[0]) for ev in evaluations) / len(events) / 1024
         eps = measure(engine(ruleset), events, seconds)
+        eps_jinja = measure(engine(jinja_only(text, count)), events, seconds) if template_fast else None
         eps_change = measure(engine(ruleset, with_change=True), events, seconds)
         eps_trace = measure(engine(ruleset, with_trace=True), events, seconds)
         hand = measure(hand_written(count), events, seconds)
@@ -291,6 +313,7 @@ def main() -> None:
             "rules": count, "compile_ms": round(compile_ms, 1), "matched_per_event": round(matches, 1),
             "trace_kb_per_event": round(trace_kb, 1), "stored_trace_kb_per_event": round(stored_kb, 1),
             "events_per_s": round(eps),
+            "events_per_s_jinja_only": round(eps_jinja) if eps_jinja else None,
             "events_per_s_with_change": round(eps_change), "events_per_s_with_trace_json": round(eps_trace),
             "us_per_event": round(1e6 / eps, 1),
             "us_per_rule": round((1e6 / eps - 1e6 / baseline) / count, 2),
@@ -305,7 +328,8 @@ def main() -> None:
     columns = [("rules", "rules", 6, ""), ("compile ms", "compile_ms", 10, ""),
                ("matched", "matched_per_event", 8, ""), ("trace KB", "trace_kb_per_event", 9, ""),
                ("stored KB", "stored_trace_kb_per_event", 10, ""),
-               ("events/s", "events_per_s", 10, ","), ("+change/s", "events_per_s_with_change", 10, ","),
+               ("events/s", "events_per_s", 10, ","), ("jinja-only/s", "events_per_s_jinja_only", 13, ","),
+               ("+change/s", "events_per_s_with_change", 10, ","),
                ("+trace/s", "events_per_s_with_trace_json", 9, ","),
                ("µs/event", "us_per_event", 9, ""), ("µs/rule", "us_per_rule", 8, ""),
                ("x 0 rules", "vs_zero_rules", 10, ""),
@@ -315,7 +339,8 @@ def main() -> None:
                ("cost x plan", "engine_vs_hand_written_plan", 12, "")]
     print(" ".join(f"{title:>{width}}" for title, _, width, _ in columns))
     for r in rows:
-        print(" ".join(f"{r[key]:>{width}{fmt}}" for _, key, width, fmt in columns))
+        print(" ".join(f"{r[key]:>{width}{fmt}}" if r[key] is not None else f"{'–':>{width}}"
+                       for _, key, width, fmt in columns))
     results = RESULTS if TREE == REPO else RESULTS.with_name("rules_engine_tree.json")
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps({

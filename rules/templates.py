@@ -232,7 +232,8 @@ def compile_template(source: str, roots: tuple[str, ...] = ROOTS) -> Template:
             template._code = ENV.from_string(ast)
     except TemplateError as exc:
         raise TemplateInvalid(f"template error: {exc}", getattr(exc, "lineno", 1) or 1) from None
-    return template
+    from rules.template_fast import accelerate  # simple templates as closures (it imports this module)
+    return accelerate(template)
 
 
 def _all_chains(ast: nodes.Template) -> list[tuple[str, ...]]:
