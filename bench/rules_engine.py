@@ -14,6 +14,8 @@ same run, because the machines are small and shared and absolute numbers drift:
                    the same checks, and for each match what the rule does: tags, metadata (trimmed
                    company, seats as a number), the note, the sentiment, merged per customer in rule
                    order, with f-strings for templates: the engine's whole job written by hand
+    Jinja only     the same rules with every template rendered by Jinja (rules/template_fast.py off):
+                   what compiling simple templates to closures saves
 
 It prints a table and writes bench/results/rules_engine.json (rules_engine_instructions.json).
 
