@@ -129,7 +129,7 @@ def _text_render(source: str) -> Getter | None:
             if get is None:
                 return None
             holes.append((get, ""))
-    finalize = _templates._finalize
+    finalize = _templates.ENV.finalize  # what the environment applies to every output
     steps = tuple(holes)
     if len(head) > MAX_TEXT:
         return None
