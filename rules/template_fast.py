@@ -129,7 +129,7 @@ def _text_render(source: str) -> Getter | None:
             if get is None:
                 return None
             holes.append((get, ""))
-    finalize = _templates.ENV.finalize  # what the environment applies to every output
+    finalize: Callable[[Any], Any] = _templates.ENV.finalize or _as_is  # what Jinja applies to every output
     steps = tuple(holes)
     if len(head) > MAX_TEXT:
         return None
@@ -183,6 +183,10 @@ def _getter(node: nodes.Node) -> Getter | None:
     if node.ctx != "load":
         return None
     return _path(node.name, tuple(reversed(keys)))
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 _GONE = _templates.ENV.undefined()  # a missing field; only `default` looks at it, everything else gives up
