@@ -12,7 +12,8 @@ customer) that it wrote the customer a moment ago. The next holder for that cust
 lingers with the lock after its write: it waits up to LINGER_MAX for another event to park, then lets
 more park until ROUND_SPACING has passed since its last write, so each PATCH carries several plans
 whatever the events' arrival rate (a loaded ingress posts them tens of milliseconds apart, longer than
-any one write). A linger that waited in vain marks the customer quiet, so a lone stream of events
+any one write). It lingers for at most a quarter of the task's soft time limit; plans parked after it
+lets go are drained by the next holder (or their own fallback retry). A linger that waited in vain marks the customer quiet, so a lone stream of events
 (one worker process, nobody to park) pays that wait at most once every BURST_MEMORY seconds.
 
 Only plans that do not depend on the customer's state (no rule read `customer.*`) and touch a single

@@ -190,6 +190,7 @@ def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, r
     state = resolved
     linger = ctx.inbox.burst_expected(plan.key)  # written a moment ago: more events may be on their way
     burst = quiet = False
+    linger_until = time.monotonic() + ctx.config.worker.task_soft_time_limit / 4  # well inside the time limit
     for _ in range(_DRAIN_ROUNDS):
         parked = _unapplied(ctx, plan.key, ctx.inbox.drain(plan.key), event_id)
         mine = [] if own is not None else [(marker, plan, mark)]
@@ -214,7 +215,7 @@ def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, r
                              finished_at=_iso(), **_parked_trace(ctx, p.event_id, step))
             apply_after_processing(ctx.store, p.event_id, _parked_policy(ctx, p.event_id))
         burst = burst or bool(parked)
-        if not (burst or linger):
+        if not (burst or linger) or time.monotonic() > linger_until:
             break
         # A burst is under way: wait for the next plan to park, then let a few more park before writing.
         if not ctx.inbox.waiting(plan.key, written + LINGER_MAX):
