@@ -17,8 +17,17 @@ def request_id() -> str:
     return rid
 
 
+_LAST_SECOND: tuple[int, str] = (-1, "")
+
+
 def _timestamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    """The current UTC second as ISO 8601, formatted once per second (every response carries it)."""
+    global _LAST_SECOND
+    second = int(time.time())
+    cached = _LAST_SECOND
+    if cached[0] != second:
+        cached = _LAST_SECOND = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return cached[1]
 
 
 def ok(data: Any, status: int = 200, **meta: Any) -> Response:
