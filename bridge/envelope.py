@@ -20,14 +20,19 @@ def request_id() -> str:
 _LAST_SECOND: tuple[int, str] = (-1, "")
 
 
-def _timestamp() -> str:
-    """The current UTC second as ISO 8601, formatted once per second (every response carries it)."""
+def utc_second(ts: float) -> str:
+    """`ts`'s UTC second as ISO 8601 (`2026-12-02T00:59:15Z`), formatted once per second: every response
+    and every accepted event carries one."""
     global _LAST_SECOND
-    second = int(time.time())
+    second = int(ts // 1)  # floor, as gmtime(ts) truncates
     cached = _LAST_SECOND
     if cached[0] != second:
         cached = _LAST_SECOND = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
     return cached[1]
+
+
+def _timestamp() -> str:
+    return utc_second(time.time())
 
 
 def ok(data: Any, status: int = 200, **meta: Any) -> Response:

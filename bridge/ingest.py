@@ -105,7 +105,7 @@ def _receive(state: BridgeState, source: str) -> Any:
     event_id = new_event_id()
     now = time.time()
     event = {"id": event_id, "source": source, "type": env["type"], "data": data_text,
-             "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "accepted_at": repr(now),
+             "received_at": envelope.utc_second(now), "accepted_at": repr(now),
              "idempotency_key": key,
              "status": "ignored" if adapted.ignored else ("queued" if state.messages else "accepting"),
              # for the console: the body capped, the headers without credentials or signatures
