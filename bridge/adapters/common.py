@@ -148,15 +148,18 @@ def unhandled(payload: Any, type_key: str, handled: Iterable[str], provider: str
     return None
 
 
-def flat_answers(values: Mapping[str, Any]) -> list[Answer]:
-    """Answers from a flat `{label: value}` object; a one-element list (Sheets' namedValues) is unwrapped."""
+def flat_answers(values: Mapping[str, Any], snake_keys: bool = False) -> list[Answer]:
+    """Answers from a flat `{label: value}` object; a one-element list (Sheets' namedValues) is unwrapped.
+
+    `snake_keys` splits camelCase labels into snake_case keys (for the shapes a provider adapter defines)."""
     out = []
     for label, value in values.items():
         if label == FILES_KEY:
             continue
         if isinstance(value, list) and len(value) == 1:
             value = value[0]
-        out.append(Answer(key=field_key(label), value=value, label=label))
+        label = str(label)
+        out.append(Answer(key=field_key(snake(label) if snake_keys else label), value=value, label=label))
     return out
 
 

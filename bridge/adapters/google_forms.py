@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from bridge.adapters.base import FORM_SUBMITTED, Adapter, AdaptedEvent, require_mapping
-from bridge.adapters.common import FILES_KEY, Answer, delivery_id, field_key, form_data, number, snake, text
+from bridge.adapters.common import Answer, delivery_id, field_key, flat_answers, form_data, number, snake, text
 from bridge.errors import PayloadInvalid
 from bridge.inbound import Headers
 
@@ -61,7 +61,7 @@ def adapt_google_forms(payload: Any, headers: Headers, options: Mapping[str, Any
                                         "{question title: answer}"]})
     container_key = next((k for k in ANSWER_LISTS if _is_container(body.get(k))), None)
     if container_key is None:
-        answers = _flat(raw)
+        answers = flat_answers(raw, snake_keys=True)
         about = {}
     else:
         answers = _answers(body[container_key])
@@ -100,7 +100,7 @@ def _answers(container: Any) -> list[Answer]:
     if isinstance(container, Mapping):
         if container and all(isinstance(v, Mapping) for v in container.values()):  # {id: {title, value}}
             return [_item(_snake_keys(v), str(k)) for k, v in container.items()]
-        return _flat(container)
+        return flat_answers(container, snake_keys=True)
     return [_item(_snake_keys(item), str(index)) for index, item in enumerate(container)]
 
 
@@ -116,17 +116,6 @@ def _item(item: Mapping[str, Any], fallback: str) -> Answer:
         value = value[0] if kind not in {"CHECKBOX", "GRID", "CHECKBOX_GRID", "FILE_UPLOAD"} else value
     return Answer(key=field_key(snake(title) if title else None, f"item_{item_id}"), value=value, label=title)
 
-
-def _flat(values: Mapping[str, Any]) -> list[Answer]:
-    """`{title: answer}`; a one-element list (Sheets' namedValues) is unwrapped."""
-    out = []
-    for label, value in values.items():
-        if label == FILES_KEY:
-            continue
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        out.append(Answer(key=field_key(snake(str(label))), value=value, label=str(label)))
-    return out
 
 
 ADAPTER = Adapter(name="google_forms", adapt=adapt_google_forms,
