@@ -35,7 +35,7 @@ def read_body(environ: Mapping[str, Any], limit: int, timeout: float) -> bytes:
     if stream is None or declared == 0:
         return b""
     chunked = declared is None
-    want = limit + 1 if chunked else declared
+    want: int = limit + 1 if declared is None else declared
     sock = environ.get("gunicorn.socket")
     previous = _gettimeout(sock)
     deadline = time.monotonic() + timeout

@@ -125,8 +125,7 @@ def _batch(events: list[Any]) -> AdaptedEvent:
     if portal:
         data["portal_id"] = portal
     single = delivery_id("hubspot", portal, changed[0].get("eventId")) if len(events) == 1 else None
-    times = [e.get("occurredAt") for e in changed if isinstance(e.get("occurredAt"), int)
-             and not isinstance(e.get("occurredAt"), bool)]
+    times = [t for e in changed if isinstance(t := e.get("occurredAt"), int) and not isinstance(t, bool)]
     return AdaptedEvent(type=PROPERTY_CHANGE, data=data, delivery_id=single, occurred_at=max(times, default=None),
                         entity=data.get("contact_id"))
 

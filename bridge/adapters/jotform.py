@@ -65,10 +65,12 @@ def adapt_jotform(payload: Any, headers: Headers, options: Mapping[str, Any]) ->
                          first_name=value.get("first"), last_name=value.get("last"))
         answers.append(answer)
     uploads = raw.get("temp_upload")
-    for name in uploads if isinstance(uploads, Mapping) else {}:
+    uploads = uploads if isinstance(uploads, Mapping) else {}
+    for name in uploads:
         match = QUESTION.fullmatch(name)
         if match and isinstance(raw.get(match.group(2)), list):
-            files = uploads[name] if isinstance(uploads[name], list) else []
+            listed = uploads.get(name)
+            files = listed if isinstance(listed, list) else []
             printed = " ".join(str(f).split("#")[0] for f in files)  # pretty prints the file names
             label, key = labels.key(match.group(2), match.group(1), raw[match.group(2)], printed=printed)
             answers.append(Answer(key=key, value=raw[match.group(2)], label=label))

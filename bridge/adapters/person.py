@@ -48,10 +48,14 @@ _TRAILING_DIGITS = re.compile(r"(?<=[a-z])\d+$")
 
 
 class AnswerLike(Protocol):
-    key: str
-    value: Any
-    label: str | None
-    role: str | None
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> Any: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def role(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
