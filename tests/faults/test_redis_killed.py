@@ -14,6 +14,8 @@ from workers.redis_server import RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
+@pytest.mark.timeout(900)
+@pytest.mark.slow
 def test_sigkill_redis_mid_batch_then_restart_loses_no_accepted_event(tmp_path, sandbox):
     sandbox.reset()
     server = RedisServer(data_dir=tmp_path / "redis").start()
@@ -49,7 +51,9 @@ def test_sigkill_redis_mid_batch_then_restart_loses_no_accepted_event(tmp_path, 
         for _ in range(scaled(40)):
             post_one(False)
 
-        stack.wait_for(batch.ids, timeout=scaled_timeout(180))
+        # Promise 1 after a Redis kill is "processed", with no time bound: an event whose message did not survive
+        # waits for the age sweep (reconcile_after 300 s + one 60 s round on the defaults), seen in 1 of 4 runs.
+        stack.wait_for(batch.ids, timeout=scaled_timeout(480))
         assert_each_effect_once(stack, batch)
         assert len(batch.ids) == scaled(80) + scaled(40)
     finally:
