@@ -7,7 +7,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 # Short timings for integration tests that are not about faults (the fault tests run on the default
 # `worker:` settings: `make_stack(default_worker=True)`, only sizes and protection switches differ).
@@ -98,3 +98,13 @@ def max_deliveries(stack: Any, ids: list[str]) -> int:
         counts = [int(v) for k, v in ev.items() if k.startswith("deliveries:")]
         worst = max([worst, *counts])
     return worst
+
+
+def lost_tags(stack: Any, expected: Mapping[str, set[str]]) -> dict[str, list[str]]:
+    """Per customer, the expected tags (lower case) its record in the sandbox does not carry."""
+    lost = {}
+    for email, tags in expected.items():
+        have = {t.lower() for t in stack.customer(email)["tags"]}
+        if tags - have:
+            lost[email] = sorted(tags - have)
+    return lost

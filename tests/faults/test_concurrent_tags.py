@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.batch import scaled, scaled_timeout
+from tests.faults.batch import scaled, scaled_timeout, lost_tags
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -34,12 +34,7 @@ def _run(make_stack, *, locks: bool):
         ids.append(stack.accepted_id(stack.post(body={"email": email, "tag": f"tag{i}"})))
         expected[email].add(f"tag{i}")
     stack.wait_for(ids, timeout=scaled_timeout(240))
-    lost = {}
-    for email in CUSTOMERS:
-        have = {t.lower() for t in stack.customer(email)["tags"]}
-        if expected[email] - have:
-            lost[email] = sorted(expected[email] - have)
-    return lost
+    return lost_tags(stack, {email: expected[email] for email in CUSTOMERS})
 
 
 def test_concurrent_tag_events_keep_every_tag(make_stack):

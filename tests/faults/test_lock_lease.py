@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.faults.batch import scaled, scaled_timeout
+from tests.faults.batch import scaled, scaled_timeout, lost_tags
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
 
@@ -37,12 +37,7 @@ def _run(make_stack, *, renewal: bool) -> dict[str, list[str]]:
         expected[email].add(f"tag{i}")
         time.sleep(2.5 * LEASE / n)
     stack.wait_for(ids, timeout=scaled_timeout(300))
-    lost = {}
-    for email in EMAILS:
-        have = {t.lower() for t in stack.customer(email)["tags"]}
-        if expected[email] - have:
-            lost[email] = sorted(expected[email] - have)
-    return lost
+    return lost_tags(stack, {email: expected[email] for email in EMAILS})
 
 
 def test_a_lock_held_past_its_lease_is_renewed_and_no_tag_is_lost(make_stack):
