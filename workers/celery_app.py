@@ -9,8 +9,10 @@ unfinished.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 
 from workers.config import Config
 from workers.errors import ConfigError
@@ -90,6 +92,14 @@ def create_celery(config: Config) -> Celery:
         broker_heartbeat=0,
     )
     from workers import reconciler, tasks
+
+    @worker_init.connect(weak=False)
+    def size_for_the_pool(sender: Any = None, **_: Any) -> None:
+        """A threads or gevent process runs `concurrency` tasks at once: its HTTP pool is sized for them."""
+        if sender is not None and getattr(sender, "app", None) is app:
+            from workers.runtime import set_concurrency
+
+            set_concurrency(int(getattr(sender, "concurrency", 1) or 1))
 
     tasks.register(app, config)
     reconciler.install(app, config)

@@ -15,6 +15,7 @@ repr, an error message, the pool's default headers or a log line.
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import json
 import logging
@@ -126,6 +127,15 @@ class CstarClient:
         options: dict[str, Any] = {"connect_timeout": cfg.connect_timeout, "read_timeout": cfg.read_timeout}
         options.update(kw)
         return cls(cfg.api_url, cfg.team_id, cfg.api_key, **options)
+
+    def with_hooks(self, *, before_request: Callable[[str, str], None] | None,
+                   on_response: Callable[[CallRecord], None] | None) -> CstarClient:
+        """The same client (the same connection pool, safe to share between threads and greenlets) with
+        other hooks: each task counts its own calls and fences its own writes."""
+        view = copy.copy(self)
+        view._before_request = before_request
+        view._on_response = on_response
+        return view
 
     def __repr__(self) -> str:
         return f"CstarClient(base_url={self.base_url!r}, team_id={self.team_id!r})"

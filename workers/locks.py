@@ -6,9 +6,13 @@ then give up with `CustomerBusy` so the task is rescheduled instead of blocking 
 
 A holder may keep a customer for many writes (a burst of parked plans, each write waiting for the
 rate limiter), longer than any fixed lease. So while a lock is held a watchdog thread renews its
-lease every third of it, and every write is fenced: before a POST/PATCH/DELETE the process checks in
+lease every third of it, and every write is fenced: before a POST/PATCH/DELETE the task checks in
 Redis that it still holds every lock it took (`fence`); a holder that lost one (a pause longer than
 the lease) raises `LockLost` and writes nothing more — its event is retried and reads fresh state.
+
+`CustomerLocks` is the process's registry (one watchdog renews every lock the process holds);
+`TaskLocks` is one task's share of it: a process running many tasks at once (threads or gevent)
+fences each task's writes on that task's locks only.
 """
 
 from __future__ import annotations
@@ -73,15 +77,18 @@ class CustomerLocks:
         return f"{self.prefix}lock:cust:{hashlib.sha1(customer_key.encode()).hexdigest()}"
 
     @contextlib.contextmanager
-    def hold_all(self, customer_keys: list[str], wait: float | None = None) -> Iterator[None]:
-        """Hold every listed customer's lock (taken in sorted order, so two events never deadlock)."""
+    def hold_all(self, customer_keys: list[str], wait: float | None = None,
+                 names: list[str] | None = None) -> Iterator[None]:
+        """Hold every listed customer's lock (taken in sorted order, so two events never deadlock);
+        `names` (a task's list) gets each lock's name while it is held."""
         with contextlib.ExitStack() as stack:
             for key in sorted(set(customer_keys)):
-                stack.enter_context(self.hold(key, wait))
+                stack.enter_context(self.hold(key, wait, names))
             yield
 
     @contextlib.contextmanager
-    def hold(self, customer_key: str, wait: float | None = None) -> Iterator[Lock | None]:
+    def hold(self, customer_key: str, wait: float | None = None,
+             names: list[str] | None = None) -> Iterator[Lock | None]:
         """Hold the customer's lock for the block; CustomerBusy when it cannot be had soon."""
         if not self.enabled:  # only for the negative controls of the concurrency tests
             yield None
@@ -97,9 +104,13 @@ class CustomerLocks:
             with self._mutex:
                 self._held[name] = lock
                 self._lost.discard(name)
+        if names is not None:
+            names.append(name)
         try:
             yield lock
         finally:
+            if names is not None:
+                names.remove(name)
             with self._mutex:
                 self._held.pop(name, None)
                 self._lost.discard(name)
@@ -116,12 +127,13 @@ class CustomerLocks:
             log.warning("broke the lock %s: the process holding it is dead", name)
         return freed > 0
 
-    def fence(self) -> None:
-        """Raise LockLost unless this process still holds every customer lock it took (one MGET)."""
+    def fence(self, names: list[str] | None = None) -> None:
+        """Raise LockLost unless this process still holds every customer lock it took — or, given
+        `names`, every one of those (one task's) — checked in one MGET."""
         if not (self.enabled and self.renew):
             return
         with self._mutex:
-            held = list(self._held.items())
+            held = [(n, lock) for n, lock in self._held.items() if names is None or n in names]
             lost = set(self._lost)
         if not held:
             return
@@ -134,7 +146,10 @@ class CustomerLocks:
     def _start_watchdog(self) -> None:
         if self._watchdog_pid == os.getpid():
             return
-        self._watchdog_pid = os.getpid()  # one thread per process (a forked child starts its own)
+        with self._mutex:
+            if self._watchdog_pid == os.getpid():
+                return
+            self._watchdog_pid = os.getpid()  # one thread per process (a forked child starts its own)
         threading.Thread(target=self._watch, name="cstar-lock-watchdog", daemon=True).start()
 
     def _watch(self) -> None:
@@ -153,3 +168,20 @@ class CustomerLocks:
                             self._lost.add(name)
                 except Exception:  # Redis away: try again next period; the fence stops a stale write
                     log.warning("could not renew lock %s", name, exc_info=True)
+
+
+class TaskLocks:
+    """The customer locks one task holds; its writes are fenced on these, not on other tasks' locks."""
+
+    def __init__(self, locks: CustomerLocks) -> None:
+        self.locks = locks
+        self.names: list[str] = []
+
+    def hold_all(self, customer_keys: list[str], wait: float | None = None) -> contextlib.AbstractContextManager[None]:
+        """`CustomerLocks.hold_all`, remembering what this task holds."""
+        return self.locks.hold_all(customer_keys, wait, self.names)
+
+    def fence(self) -> None:
+        """Raise LockLost unless this task still holds every lock it took."""
+        if self.names:
+            self.locks.fence(list(self.names))

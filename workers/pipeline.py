@@ -48,7 +48,8 @@ class Outcome:
 
 
 def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
-    """Process one stored event; safe to call any number of times for the same id."""
+    """Process one stored event; safe to call any number of times for the same id. `ctx` is this
+    task's own context (workers.runtime.TaskContext: its call log and locks are this event's)."""
     store = ctx.store
     ev = store.load(event_id, raw=("data",))  # the payload is decoded only once this delivery is counted
     if ev is None:
@@ -56,7 +57,6 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
         return Outcome("missing")
     if ev.get("status") in TERMINAL:
         return Outcome(ev["status"])
-    ctx.calls = []
     now = time.time()
     # One round trip: count this delivery (poison guard) and mark the event as being processed.
     deliveries = store.start_attempt(event_id, attempt, now + ctx.config.worker.reconcile_after,

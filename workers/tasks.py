@@ -20,7 +20,10 @@ def register(app: Celery, config: Config) -> None:
         from workers.pipeline import process_event
         from workers.runtime import context_for
 
-        outcome = process_event(context_for(config), event_id, attempt=self.request.retries)
+        # A context of its own per task: with many tasks in one process (threads, gevent) nothing mixes.
+        ctx = context_for(config).for_task()
+        outcome = process_event(ctx, event_id, attempt=self.request.retries)
         if outcome.retry_in is not None:
             raise self.retry(countdown=outcome.retry_in, max_retries=None)
         return outcome.status
+
