@@ -64,6 +64,7 @@ class CustomerLocks:
         self.renew = renew   # watchdog + fence; off only for the negative control of the lease test
         self._held: dict[str, Lock] = {}
         self._lost: set[str] = set()
+        self._unreleased: dict[str, tuple[Lock, str]] = {}   # released while Redis was away: released again later
         self._mutex = threading.Lock()
         self._watchdog_pid = 0
         self._wake = threading.Event()
@@ -114,8 +115,22 @@ class CustomerLocks:
             with self._mutex:
                 self._held.pop(name, None)
                 self._lost.discard(name)
-            with contextlib.suppress(redis.exceptions.LockError):
-                lock.release()
+            self._release(name, lock)
+
+    def _release(self, name: str, lock: Lock) -> None:
+        """Release the lock; if Redis is away, keep trying from the watchdog — the holder is alive, so
+        nothing else would free the customer before the lease ran out."""
+        token = lock.local.token   # redis-py forgets the token before it asks Redis: keep it for a retry
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass                                   # the lease ran out, or another holder has it now
+        except redis.RedisError:
+            log.warning("could not release lock %s (Redis away); releasing it when Redis is back", name)
+            with self._mutex:
+                self._unreleased[name] = (lock, token)
+            self._start_watchdog()
+            self._wake.set()
 
     def _break_if_dead(self, name: str) -> bool:
         """Free the lock if the process holding it has no heartbeat any more (one round trip); True if
@@ -143,6 +158,23 @@ class CustomerLocks:
                 raise LockLost(f"the lease on {name} ended while this worker held it; nothing more is written")
 
     # the watchdog ---------------------------------------------------------------------------------
+    RELEASE_RETRY = 0.5   # s between attempts to release a lock whose release met a Redis outage
+
+    def _release_left_over(self) -> None:
+        with self._mutex:
+            pending = list(self._unreleased.items())
+        for name, (lock, token) in pending:
+            try:
+                lock.do_release(token)             # deletes the key only if it still holds our token
+            except redis.exceptions.LockError:
+                pass                               # expired meanwhile, or taken over: nothing to free
+            except redis.RedisError:
+                continue                           # still away: next time
+            with self._mutex:
+                if self._unreleased.get(name, (None,))[0] is lock:
+                    del self._unreleased[name]
+            log.info("released lock %s after the Redis outage", name)
+
     def _start_watchdog(self) -> None:
         if self._watchdog_pid == os.getpid():
             return
@@ -155,7 +187,11 @@ class CustomerLocks:
     def _watch(self) -> None:
         period = max(0.2, self.lease / 3.0)
         while True:
-            self._wake.wait(period)
+            with self._mutex:
+                pending = bool(self._unreleased)
+            self._wake.wait(min(period, self.RELEASE_RETRY) if pending else period)
+            self._wake.clear()
+            self._release_left_over()
             with self._mutex:
                 held = list(self._held.items())
             for name, lock in held:
