@@ -121,8 +121,9 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     ap.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")
-    ap.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"),
-                    help="gunicorn worker class (default gthread, as the recorded results; web and dev run gevent)")
+    ap.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent", "sync"),
+                    help="gunicorn worker class (default gthread, as the recorded results; web and dev run "
+                         "gevent; sync serves one request at a time per process, so --threads is 1)")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds of load first (default 2)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the variants interleaved; medians")
     ap.add_argument("--tree", default="", help="another checkout served as the `tree` variant (before/after)")
@@ -149,6 +150,8 @@ def main() -> int:
     configs = {"atomic": write_config(server.url, name="atomic"),
                "two-step": write_config(server.url, broker_url=server.url.rsplit("/", 1)[0] + "/1",
                                         name="two-step")}
+    if args.worker_class == "sync":
+        args.threads = 1  # gunicorn turns sync with threads > 1 into gthread
     settings = [(args.workers, args.threads)]
     for spec in filter(None, args.sweep.split(",")):
         w, t = spec.lower().split("x")

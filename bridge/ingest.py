@@ -2,7 +2,7 @@
 
     1 source known?            404            6 envelope valid?           422
     2 body within the limit?   413/400/408    7 idempotency key           header › delivery id › sha256
-    3 authentic?               401            8 claim + store             one Redis round trip
+    3 authentic?               401            8 claim + store             one round trip (bridge.claims)
     4 parse by content type    400/415        9 enqueue                   failure: release, 503
     5 adapter                  422           10 202 {eventId}
 
@@ -34,7 +34,7 @@ from bridge.state import BridgeState
 from rules.ordering import iso_ms, order_key
 from workers import strict_json
 from workers.retention import apply_after_processing, parse_policy, policy_for
-from workers.store import fingerprint, new_event_id
+from workers.store import ClaimRequest, fingerprint, new_event_id
 
 log = logging.getLogger("cstar_bridge.ingest")
 _KINDS = {"json": "application/json", "form": "application/x-www-form-urlencoded or multipart/form-data"}
@@ -115,8 +115,8 @@ def _receive(state: BridgeState, source: str) -> Any:
     if adapted.ignored:
         event["reason"] = adapted.ignored_reason or f"event type {adapted.type!r} is not handled"
     try:
-        claim = state.store.claim(source=source, key=key, fp=fp, event=event, pending=not adapted.ignored,
-                                  queue=state.config.queue if message else "", message=message)
+        claim = state.claims.claim(ClaimRequest(source, key, fp, event, pending=not adapted.ignored,
+                                                queue=state.config.queue if message else "", message=message))
     except redis.RedisError as exc:
         log.error("redis unavailable while accepting an event for %s: %s", source, type(exc).__name__)
         raise ServiceUnavailable("the event store is unavailable; nothing was accepted, retry shortly",

@@ -16,3 +16,9 @@ REJECTED_UNRECORDED = Counter("cstar_bridge_rejected_unrecorded_total",
                               ["source"])
 LATENCY = Histogram("cstar_bridge_hook_seconds", "Time to accept a delivery",
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+CLAIM_BATCH = Histogram("cstar_bridge_claim_batch_size", "Claims sent in one Redis round trip (group commit "
+                        "under gevent: the concurrent requests of one process)",
+                        buckets=(1, 2, 4, 8, 16, 32, 64))
+CLAIM_BATCH_REPEATS = Counter("cstar_bridge_claim_batch_repeats_total",
+                              "Claims whose idempotency key an earlier claim of the same batch carries "
+                              "(concurrent duplicate deliveries, answered as duplicates)")

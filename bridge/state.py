@@ -21,3 +21,10 @@ class BridgeState:
     # Builds the task message pushed by the claim script itself (broker == the store's Redis).
     messages: Any = None
     rejections: Any = None  # bridge.rejections.RejectionLog
+    claims: Any = None  # bridge.claims.Claims: step 8, grouped with concurrent requests under gevent
+
+    def __post_init__(self) -> None:
+        if self.claims is None:
+            from bridge.claims import Claims
+
+            self.claims = Claims(self.store)

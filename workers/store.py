@@ -23,31 +23,43 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import redis
 
 TERMINAL = frozenset({"done", "dead", "ignored", "failed"})
 
+# Claims a batch of idempotency keys, one after the other, as if each were sent alone: a key claimed
+# earlier in the batch is a duplicate for a later one. KEYS: pending, then idem, event, queue per claim.
+# ARGV: event-key prefix, idempotency TTL, event TTL, then per claim: id, fingerprint, ledger score
+# ('' = not pending), task message ('' = none), n, and the event hash's n field/value items.
 _CLAIM = """
-local existing = redis.call('GET', KEYS[1])
-if existing then
-  local sep = string.find(existing, '|', 1, true)
-  local eid = string.sub(existing, 1, sep - 1)
-  local fp = string.sub(existing, sep + 1)
-  local status = redis.call('HGET', ARGV[6] .. eid, 'status')
-  return {0, eid, fp, status or ''}
+local prefix, idem_ttl, event_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+local a = 4
+for k = 2, #KEYS, 3 do
+  local eid, fp, score, message, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  local existing = redis.call('GET', KEYS[k])
+  if existing then
+    local sep = string.find(existing, '|', 1, true)
+    local first = string.sub(existing, 1, sep - 1)
+    local status = redis.call('HGET', prefix .. first, 'status')
+    out[#out + 1] = {0, first, string.sub(existing, sep + 1), status or ''}
+  else
+    redis.call('SET', KEYS[k], eid .. '|' .. fp, 'EX', idem_ttl)
+    redis.call('HSET', KEYS[k + 1], unpack(ARGV, a + 5, a + 4 + n))
+    redis.call('EXPIRE', KEYS[k + 1], event_ttl)
+    if score ~= '' then
+      redis.call('ZADD', KEYS[1], tonumber(score), eid)
+    end
+    if message ~= '' then
+      redis.call('LPUSH', KEYS[k + 2], message)
+    end
+    out[#out + 1] = {1, eid, fp, ''}
+  end
+  a = a + 5 + n
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
-redis.call('HSET', KEYS[2], unpack(ARGV, 8))
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
-if ARGV[5] ~= '' then
-  redis.call('ZADD', KEYS[3], tonumber(ARGV[5]), ARGV[1])
-end
-if ARGV[7] ~= '' then
-  redis.call('LPUSH', KEYS[4], ARGV[7])
-end
-return {1, ARGV[1], ARGV[2], ''}
+return out
 """
 
 _MARK_QUEUED = """
@@ -66,6 +78,20 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """One event to accept: its idempotency key (per source), body fingerprint, the event hash, whether
+    it enters the ledger, and the task message to push onto `queue` ('' for none)."""
+
+    source: str
+    key: str
+    fp: str
+    event: Mapping[str, Any]
+    pending: bool = True
+    queue: str = ""
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,17 +148,21 @@ class EventStore:
               queue: str = "", message: str = "") -> Claim:
         """Claim `key`, store the event, add it to the ledger and (with `message`) push its task onto
         `queue` — in one atomic round trip. An existing claim is returned as is, and nothing is pushed."""
-        event_id = str(event["id"])
-        fields = [x for pair in _encode(event).items() for x in pair]
-        now = time.time()
-        res = self._claim(
-            keys=[self.idem_key(source, key), self.event_key(event_id), self.pending_key, queue or self.pending_key],
-            args=[event_id, fp, self.idempotency_ttl, self.event_ttl,
-                  repr(now + self.look_again_after) if pending else "",
-                  f"{self.prefix}event:", message, *fields],
-        )
-        new, eid, efp, status = int(res[0]), _s(res[1]), _s(res[2]), _s(res[3])
-        return Claim(event_id=eid, new=bool(new), fingerprint=efp, status=status)
+        return self.claim_many([ClaimRequest(source, key, fp, event, pending, queue, message)])[0]
+
+    def claim_many(self, requests: Sequence[ClaimRequest]) -> list[Claim]:
+        """`claim` for each request, in order, in one atomic round trip (the ingress's group commit):
+        the same results as claiming them one by one, a key repeated in the batch included."""
+        keys: list[str] = [self.pending_key]
+        args: list[Any] = [f"{self.prefix}event:", self.idempotency_ttl, self.event_ttl]
+        look_again = repr(time.time() + self.look_again_after)
+        for req in requests:
+            event_id = str(req.event["id"])
+            fields = [x for pair in _encode(req.event).items() for x in pair]
+            keys += [self.idem_key(req.source, req.key), self.event_key(event_id), req.queue or self.pending_key]
+            args += [event_id, req.fp, look_again if req.pending else "", req.message, len(fields), *fields]
+        return [Claim(event_id=_s(eid), new=bool(int(new)), fingerprint=_s(efp), status=_s(status))
+                for new, eid, efp, status in self._claim(keys=keys, args=args)]
 
     def release(self, *, source: str, key: str, event_id: str) -> None:
         """Undo a claim whose enqueue failed, so the sender's retry can claim it again."""
