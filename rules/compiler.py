@@ -16,7 +16,7 @@ from typing import Any
 
 from rules.conditions import Condition, Group, Leaf, Not, Ref
 from rules.diagnostics import Reporter, did_you_mean
-from rules.engine import fixed_value
+from rules.actions import compile_action
 from rules.file_schema import FileShape
 from rules.loader import YamlDocument, to_plain
 from rules.model import Action, Rule, RuleTest
@@ -168,7 +168,7 @@ class FileCompiler:
             for template in _templates(item["value"]):
                 self.check_vars(template, declared, path + (item["kind"],), rule_id)
             actions.append(Action(item["kind"], item["value"], action_if, self.doc.locate(path).line,
-                                  fixed_value(item["kind"], item["value"])))
+                                  *compile_action(item["kind"], item["value"])))
         self.declared_vars = None
         if any(d.is_error for d in self.report.diagnostics[errors_before:]):
             return None

@@ -15,11 +15,16 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from rules.operators import Operator
-from rules.values import MISSING, preview, resolve, shown
+from rules.values import MISSING, as_number, preview, resolve, shown
 
 Scope = Mapping[str, Any]
 Check = Callable[[Scope, dict[Any, bool]], bool]
 _PER_RULE_ROOTS = frozenset({"vars", "customer"})  # differ between rules of one event: never memoized
+# The number operators' comparison once the field is a number (operators._number, _between: a field that
+# is not a number fails them, and so does a missing one).
+_NUMBER_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": lambda n, e: n > e, "gte": lambda n, e: n >= e, "lt": lambda n, e: n < e, "lte": lambda n, e: n <= e,
+    "between": lambda n, bounds: bounds[0] <= n <= bounds[1]}
 
 
 def getter(path: tuple[str, ...]) -> Callable[[Scope], Any]:
@@ -88,6 +93,20 @@ class Leaf:
                 return when_missing if actual is MISSING else test(actual, expected, cs) is True
             return verdict
         key = self
+        compare = _NUMBER_TESTS.get(self.op.name)
+        if compare is not None:  # the field's number is worked out once per event, however many leaves compare it
+            number_key = ("number",) + self.path
+
+            def check_number(scope: Scope, memo: dict[Any, Any]) -> bool:
+                result = memo.get(key)
+                if result is None:
+                    number = memo.get(number_key, MISSING)
+                    if number is MISSING:
+                        actual = get(scope)
+                        number = memo[number_key] = None if actual is MISSING else as_number(actual)
+                    result = memo[key] = number is not None and compare(number, expected)
+                return result
+            return check_number
 
         def check(scope: Scope, memo: dict[Any, bool]) -> bool:
             result = memo.get(key)

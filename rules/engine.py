@@ -13,16 +13,15 @@ conditions are then evaluated again, in full, on the same snapshot, which gives 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from rules.actions import SHARED_ROOTS
 from rules.errors import RenderError
 from rules.index import RuleIndex
 from rules.model import Action, Rule, Ruleset
 from rules.plan import CustomerPlan, PlanBuilder
-from rules.rule_schema import SENTIMENTS, STATUSES
-from rules.templates import Template
 from rules.values import preview
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -30,11 +29,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 # even where trimming would remove them: an address holding one is not an email, whatever the sender meant.
 _EMAIL_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e"
                                 "\u2060-\u206f\ufeff\ud800-\udfff]")
-_CHOICES = {"set_status": STATUSES, "set_sentiment": SENTIMENTS}
-_SHARED_ROOTS = frozenset({"event", "data", "now"})  # the same for every rule of one event
 _IF_FAILED = "its if: did not pass"
-
-Render = Callable[[Any, Mapping[str, Any]], Any]
+_UNSET: Any = object()
 
 
 class Evaluation:
@@ -69,56 +65,6 @@ class Evaluation:
         """JSON-safe form."""
         return {"matched": list(self.matched), "plans": [p.to_dict() for p in self.plans],
                 "trace": self.trace, "customers_to_read": list(self.customers_to_read)}
-
-
-class Fixed:
-    """An action whose value has no template that varies: rendered (or refused) once, at load time."""
-
-    __slots__ = ("problem", "value")
-
-    def __init__(self, value: Any, problem: str | None) -> None:
-        self.value, self.problem = value, problem
-
-
-def fixed_value(kind: str, value: Any) -> Fixed | None:
-    """The action's value worked out once, when every template in it is a constant; else None."""
-    templates = value if kind in ("add_tags", "remove_tags") else value.values() if kind == "set_metadata" \
-        else () if kind == "remove_metadata" else (value,)
-    if not all(isinstance(t, Template) and t.kind == "constant" for t in templates):
-        return None
-    try:
-        return Fixed(_render_action(kind, value, lambda template, scope: template.render(scope), {}), None)
-    except RenderError as exc:
-        return Fixed(None, exc.reason)
-
-
-def _render_action(kind: str, value: Any, render: Render, scope: Mapping[str, Any]) -> Any:
-    """The action's value for this event; RenderError when it cannot be produced."""
-    if kind in ("add_tags", "remove_tags"):
-        tags = []
-        for template in value:
-            tag = _text(render(template, scope), "tag")
-            if "," in tag:
-                raise RenderError(f"tag {tag!r} contains a comma")
-            tags.append(tag)
-        return tags
-    if kind == "set_metadata":
-        return {key: render(template, scope) for key, template in value.items()}
-    if kind == "remove_metadata":
-        return list(value)
-    text = _text(render(value, scope), kind)
-    if kind in _CHOICES and text not in _CHOICES[kind]:
-        raise RenderError(f"{text!r} is not one of {', '.join(_CHOICES[kind])}")
-    return text
-
-
-def _text(value: Any, what: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise RenderError(f"the {what} is not text: {preview(value)!r}")
-    text = str(value).strip()
-    if not text:
-        raise RenderError(f"the {what} is empty")
-    return text
 
 
 class _Verdict:
@@ -182,6 +128,7 @@ class _Run:
         self.to_read: dict[str, None] = {}  # ordered set of customer keys the rules read
         self.memo: dict[Any, bool] = {}      # condition leaves that read the event, tested once
         self.rendered: dict[int, Any] = {}   # templates that read only the event, rendered once
+        self.render_errors: dict[int, RenderError] = {}  # the same, when they could not render
         self.emails: dict[int, tuple[str | None, str | None]] = {}  # the same, for customer emails
         # rule position → what happened; an admitted rule without one failed (see `rule`)
         self.verdicts: dict[int, _Verdict] = {}
@@ -213,19 +160,28 @@ class _Run:
     def render(self, template: Any, scope: Mapping[str, Any]) -> Any:
         """A template's value (raises RenderError); one that reads only the event is rendered once
         per evaluation, and its scalar result (or its error) reused."""
-        if not template.roots <= _SHARED_ROOTS:
+        if not template.roots <= SHARED_ROOTS:
             return template.render(scope)
+        return self.render_shared(template, scope)
+
+    def render_shared(self, template: Any, scope: Mapping[str, Any]) -> Any:
+        """`render` for a template known to read only the event (its roots checked at load time):
+        rendered once per evaluation; a scalar result is kept in `rendered` (by the template's id),
+        an error in `render_errors`."""
         key = id(template)
-        found = self.rendered.get(key, self)
-        if found is self:
-            try:
-                found = template.render(scope)
-            except RenderError as exc:
-                found = exc
-            if found is None or isinstance(found, (str, int, float, RenderError)):  # immutable: safe to share
-                self.rendered[key] = found
-        if isinstance(found, RenderError):
-            raise found
+        found = self.rendered.get(key, _UNSET)
+        if found is not _UNSET:
+            return found
+        failed = self.render_errors.get(key)
+        if failed is not None:
+            raise failed
+        try:
+            found = template.render(scope)
+        except RenderError as exc:
+            self.render_errors[key] = exc
+            raise
+        if found is None or isinstance(found, (str, int, float)):  # immutable: safe to share
+            self.rendered[key] = found
         return found
 
     def attempt(self, template: Any, scope: Mapping[str, Any]) -> Any:
@@ -239,7 +195,7 @@ class _Run:
         """The rule's customer email (trimmed) and why it cannot be used (None when it can); worked
         out once per evaluation for the email templates that read only the event."""
         template = rule.email
-        shared = template.roots <= _SHARED_ROOTS
+        shared = template.roots <= SHARED_ROOTS
         if shared:
             found = self.emails.get(id(template))
             if found is not None:
@@ -319,9 +275,11 @@ class _Run:
 
     def actions(self, rule: Rule, scope: Mapping[str, Any], plan: PlanBuilder, verdict: _Verdict) -> None:
         """Render each action whose `if:` holds and merge it into the plan; record what happened."""
-        memo, record, render = self.memo, verdict.actions.append, self.render
+        memo, record, overrides = self.memo, verdict.actions.append, verdict.overrides
+        rule_id = rule.id
         for action in rule.actions:
-            if action.condition is not None and not action.condition.check(scope, memo):
+            condition = action.condition
+            if condition is not None and not condition.check(scope, memo):
                 record((action, _IF_FAILED, True))
                 continue
             fixed = action.fixed
@@ -332,12 +290,14 @@ class _Run:
                 value = fixed.value
             else:
                 try:
-                    value = _render_action(action.kind, action.value, render, scope)
+                    value = action.produce(self, scope)
                 except RenderError as exc:
                     record((action, exc.reason, True))
                     continue
             record((action, value, False))
-            verdict.overrides += plan.apply(action.kind, value, rule.id)
+            found = action.merge(plan, value, rule_id)
+            if found:
+                overrides += found
 
     def trace(self) -> list[dict[str, Any]]:
         """Every rule's trace entry, worded from the verdicts."""

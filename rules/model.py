@@ -19,7 +19,9 @@ class Action:
     value: Any
     condition: Condition | None
     line: int
-    fixed: Any = field(default=None, compare=False, repr=False)  # engine.Fixed when no template varies
+    fixed: Any = field(default=None, compare=False, repr=False)  # actions.Fixed when no template varies
+    produce: Any = field(default=None, compare=False, repr=False)  # else its value for a scope (rules.actions)
+    merge: Any = field(default=None, compare=False, repr=False)    # PlanBuilder's method for its kind
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ override is returned so the engine can put it in the trace.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 FIELDS = ("status", "sentiment", "name")
 _REMOVED: Any = object()
+Overrides = tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -80,52 +82,108 @@ class PlanBuilder:
 
     def apply(self, kind: str, value: Any, rule_id: str) -> list[dict[str, Any]]:
         """Merge one rendered action; returns the overrides of earlier effects."""
-        if kind in ("add_tags", "remove_tags"):
-            return self._tags(value, kind == "add_tags", rule_id)
-        if kind == "add_note":
-            self.notes.append(value)
-            return []
-        if kind == "set_metadata":
-            return [o for k, v in value.items() for o in self._set(self.metadata, "metadata", k, v, rule_id)]
-        if kind == "remove_metadata":
-            return [o for k in value for o in self._set(self.metadata, "metadata", k, _REMOVED, rule_id)]
-        return self._set(self.fields, "field", kind[len("set_"):], value, rule_id)
+        return list(MERGES[kind](self, value, rule_id))
 
-    def _tags(self, tags: list[str], add: bool, rule_id: str) -> list[dict[str, Any]]:
-        overrides = []
-        for tag in tags:
-            folded = tag.casefold()
-            earlier = self.tags.pop(folded, None)
-            if earlier and earlier[1] != add:
-                was, now = ("add", "remove") if earlier[1] else ("remove", "add")
-                overrides.append({"tag": earlier[0], "by_rule": earlier[2], "was": was, "now": now})
-            self.tags[folded] = (earlier[0] if earlier else tag, add, rule_id)
+    # One method per action kind, each taking (value, rule id) and returning the overrides of earlier
+    # effects (an empty tuple when there are none): the engine calls them through MERGES.
+    def add_tags(self, tags: list[str], rule_id: str) -> Overrides:
+        """Tags a rule adds; a later rule's add overrides an earlier remove."""
+        return self._tags(tags, True, rule_id)
+
+    def remove_tags(self, tags: list[str], rule_id: str) -> Overrides:
+        """Tags a rule removes; a later rule's remove overrides an earlier add."""
+        return self._tags(tags, False, rule_id)
+
+    def add_note(self, text: str, rule_id: str) -> Overrides:
+        """A note to append (notes never override each other)."""
+        self.notes.append(text)
+        return ()
+
+    def set_metadata(self, values: dict[str, Any], rule_id: str) -> Overrides:
+        """Metadata keys a rule sets (the later rule wins)."""
+        metadata = self.metadata
+        overrides: Overrides = ()
+        for key, value in values.items():
+            earlier = metadata.get(key)
+            metadata[key] = (value, rule_id)
+            if earlier is not None and not (earlier[0] == value and type(earlier[0]) is type(value)):
+                overrides = (*overrides, _override("metadata", key, earlier, value))
         return overrides
 
-    @staticmethod
-    def _set(target: dict[str, tuple[Any, str]], what: str, key: str, value: Any,
-             rule_id: str) -> list[dict[str, Any]]:
-        earlier = target.get(key)
-        target[key] = (value, rule_id)
-        if earlier is None or earlier[0] == value and type(earlier[0]) is type(value):
-            return []
+    def remove_metadata(self, keys: list[str], rule_id: str) -> Overrides:
+        """Metadata keys a rule removes (the later rule wins)."""
+        return tuple(o for k in keys for o in _set(self.metadata, "metadata", k, _REMOVED, rule_id))
 
-        def show(v: Any) -> Any:
-            return "<removed>" if v is _REMOVED else v
-        return [{what: key, "by_rule": earlier[1], "was": show(earlier[0]), "now": show(value)}]
+    def set_status(self, value: str, rule_id: str) -> Overrides:
+        """The status a rule sets (the later rule wins)."""
+        return _set(self.fields, "field", "status", value, rule_id)
+
+    def set_sentiment(self, value: str, rule_id: str) -> Overrides:
+        """The sentiment a rule sets (the later rule wins)."""
+        return _set(self.fields, "field", "sentiment", value, rule_id)
+
+    def set_name(self, value: str, rule_id: str) -> Overrides:
+        """The name a rule sets (the later rule wins)."""
+        return _set(self.fields, "field", "name", value, rule_id)
+
+    def _tags(self, tags: list[str], add: bool, rule_id: str) -> Overrides:
+        found = self.tags
+        overrides: Overrides = ()
+        for tag in tags:
+            folded = tag.casefold()
+            earlier = found.pop(folded, None)  # popped: a tag wished for again moves to the end
+            if earlier is None:
+                found[folded] = (tag, add, rule_id)
+                continue
+            if earlier[1] != add:
+                was, now = ("add", "remove") if earlier[1] else ("remove", "add")
+                overrides = (*overrides, {"tag": earlier[0], "by_rule": earlier[2], "was": was, "now": now})
+            found[folded] = (earlier[0], add, rule_id)
+        return overrides
 
     def build(self) -> CustomerPlan:
         """The frozen plan; a customer that may be created gets a name (the email's local part at worst)."""
         name = self.name or (self.email.split("@")[0] if self.create else None)
-        field_rules = {**{k: r for k, (_, r) in self.fields.items()},
-                       **{f"metadata.{k}": r for k, (_, r) in self.metadata.items()}}
+        added: list[str] = []
+        removed: list[str] = []
+        for spelling, add, _ in self.tags.values():
+            (added if add else removed).append(spelling)
+        fields: dict[str, Any] = {}
+        field_rules: dict[str, str] = {}
+        for key, (value, rule_id) in self.fields.items():
+            fields[key] = value
+            field_rules[key] = rule_id
+        metadata: dict[str, Any] = {}
+        unset: list[str] = []
+        for key, (value, rule_id) in self.metadata.items():
+            field_rules[f"metadata.{key}"] = rule_id
+            if value is _REMOVED:
+                unset.append(key)
+            else:
+                metadata[key] = value
+        arrival = self.arrival_rules
         return CustomerPlan(
-            email=self.email, key=self.key, name=name, create=self.create,
-            add_tags=tuple(t for t, added, _ in self.tags.values() if added),
-            remove_tags=tuple(t for t, added, _ in self.tags.values() if not added),
-            notes=tuple(self.notes),
-            set_metadata={k: v for k, (v, _) in self.metadata.items() if v is not _REMOVED},
-            remove_metadata=tuple(k for k, (v, _) in self.metadata.items() if v is _REMOVED),
-            fields={k: v for k, (v, _) in self.fields.items()},
-            rules=tuple(self.rules), field_rules=field_rules,
-            arrival=frozenset(k for k, r in field_rules.items() if r in self.arrival_rules))
+            email=self.email, key=self.key, name=name, create=self.create, add_tags=tuple(added),
+            remove_tags=tuple(removed), notes=tuple(self.notes), set_metadata=metadata, remove_metadata=tuple(unset),
+            fields=fields, rules=tuple(self.rules), field_rules=field_rules,
+            arrival=frozenset(k for k, r in field_rules.items() if r in arrival) if arrival else frozenset())
+
+
+def _set(target: dict[str, tuple[Any, str]], what: str, key: str, value: Any, rule_id: str) -> Overrides:
+    earlier = target.get(key)
+    target[key] = (value, rule_id)
+    if earlier is None or earlier[0] == value and type(earlier[0]) is type(value):
+        return ()
+    return (_override(what, key, earlier, value),)
+
+
+def _override(what: str, key: str, earlier: tuple[Any, str], value: Any) -> dict[str, Any]:
+    def show(v: Any) -> Any:
+        return "<removed>" if v is _REMOVED else v
+    return {what: key, "by_rule": earlier[1], "was": show(earlier[0]), "now": show(value)}
+
+
+# The plan method each action kind merges with: (builder, rendered value, rule id) → overrides.
+MERGES: dict[str, Callable[[PlanBuilder, Any, str], Overrides]] = {
+    kind: getattr(PlanBuilder, kind) for kind in ("add_tags", "remove_tags", "add_note", "set_metadata",
+                                                  "remove_metadata", "set_status", "set_sentiment", "set_name")}
