@@ -30,6 +30,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _EMAIL_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e"
                                 "\u2060-\u206f\ufeff\ud800-\udfff]")
 _IF_FAILED = "its if: did not pass"
+VERDICTS_FORMAT = 1  # the version of `Evaluation.verdicts` (rules.verdicts words it)
 _UNSET: Any = object()
 
 
@@ -65,6 +66,13 @@ class Evaluation:
         """JSON-safe form."""
         return {"matched": list(self.matched), "plans": [p.to_dict() for p in self.plans],
                 "trace": self.trace, "customers_to_read": list(self.customers_to_read)}
+
+    def verdicts(self) -> dict[str, Any]:
+        """The trace as compact JSON-safe data, to keep instead of its words: the rule set's fingerprint,
+        the time the templates saw, the customers as given, which rules matched and where a `stop`
+        ended evaluation. `rules.verdicts.word_trace` words it into `trace` again, with the same rule
+        set and event (everything else in the trace follows from those)."""
+        return self._run.record()
 
 
 class _Verdict:
@@ -118,6 +126,7 @@ class _Run:
         event = event if isinstance(event, Mapping) else {}
         data = event.get("data")
         self.rules = ruleset.rules
+        self.fingerprint = ruleset.fingerprint
         self.base = {"event": {k: v for k, v in event.items() if k != "data"},
                      "data": {} if data is None else data, "now": now or datetime.now(timezone.utc)}
         self.plain_scope = {**self.base, "vars": {}}  # for rules without vars or a known customer
@@ -298,6 +307,17 @@ class _Run:
             found = action.merge(plan, value, rule_id)
             if found:
                 overrides += found
+
+    def record(self) -> dict[str, Any]:
+        """See `Evaluation.verdicts`."""
+        record: dict[str, Any] = {"verdicts": VERDICTS_FORMAT, "ruleset": self.fingerprint,
+                                  "now": self.base["now"].isoformat(),
+                                  "matched": [[p, v.rule.id] for p, v in self.verdicts.items() if v.hit]}
+        if self.stopped_at is not None:
+            record["stopped"] = self.stopped_at
+        if self.customers:
+            record["customers"] = self.customers
+        return record
 
     def trace(self) -> list[dict[str, Any]]:
         """Every rule's trace entry, worded from the verdicts."""

@@ -71,6 +71,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def fingerprint(sources: Sequence[tuple[str, str]]) -> str:
+    """The rule set's fingerprint: sha256 over its files' names and texts, in load order."""
+    digest = hashlib.sha256()
+    for name, text in sources:
+        digest.update(f"{len(name)}:{name}{len(text)}:{text}".encode())
+    return digest.hexdigest()
+
+
 def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]]:
     """Compile (file name, text) pairs into a Ruleset and every diagnostic (unusable if there are errors)."""
     compiled: list[CompiledFile] = []
@@ -88,19 +96,16 @@ def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]
         check_across_files(compiled, shapes)
     diagnostics = sort_diagnostics((d for r in reports for d in r.diagnostics), [n for n, _ in sources])
     rules = tuple(rule for c in compiled for rule in c.rules)
-    digest = hashlib.sha256()
-    for name, text in sources:
-        digest.update(f"{len(name)}:{name}{len(text)}:{text}".encode())
     ruleset = Ruleset(
         rules=rules, files=tuple(name for name, _ in sources),
-        needs_customer=any(r.reads_customer for r in rules if r.enabled), fingerprint=digest.hexdigest(),
+        needs_customer=any(r.reads_customer for r in rules if r.enabled), fingerprint=fingerprint(sources),
         warnings=tuple(d for d in diagnostics if not d.is_error),
         tests=tuple(t for c in compiled for t in c.tests))
     return ruleset, diagnostics
 
 
-def load_paths(paths: Sequence[str | Path]) -> tuple[Ruleset, list[Diagnostic]]:
-    """The ruleset of these paths and every diagnostic (the ruleset is unusable when there are errors)."""
+def read_sources(paths: Sequence[str | Path]) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
+    """(file name, text) of the rule files these paths name, in load order, and what could not be read."""
     files, problems = find_rule_files(paths)
     sources: list[tuple[str, str]] = []
     for path in files:
@@ -109,8 +114,32 @@ def load_paths(paths: Sequence[str | Path]) -> tuple[Ruleset, list[Diagnostic]]:
             problems.append(problem)
         else:
             sources.append((str(path), text or ""))
+    return sources, problems
+
+
+def load_paths(paths: Sequence[str | Path]) -> tuple[Ruleset, list[Diagnostic]]:
+    """The ruleset of these paths and every diagnostic (the ruleset is unusable when there are errors)."""
+    sources, problems = read_sources(paths)
     ruleset, diagnostics = build(sources)
     return ruleset, problems + diagnostics
+
+
+_CURRENT: dict[str, Ruleset | None] = {}  # fingerprint → the rule set (None: it has errors), the last few
+_CURRENT_KEPT = 4
+
+
+def current_ruleset(paths: Sequence[str | Path]) -> tuple[Ruleset | None, str]:
+    """The rule set these files hold now (None when they cannot be read or have errors) and its
+    fingerprint, compiled once per content: for readers that ask on every request (a stored trace is
+    worded with the rule set that evaluated it)."""
+    sources, problems = read_sources(paths)
+    key = fingerprint(sources)
+    if key not in _CURRENT:
+        ruleset, diagnostics = build(sources)
+        while len(_CURRENT) >= _CURRENT_KEPT:
+            del _CURRENT[next(iter(_CURRENT))]
+        _CURRENT[key] = None if any(d.is_error for d in problems + diagnostics) else ruleset
+    return _CURRENT[key], key
 
 
 def lint_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:

@@ -26,7 +26,8 @@ from workers.ordering import event_mark
 from workers.ratelimit import RateLimitWait
 from workers.logsafe import exception_summary
 from workers.retention import apply_after_processing, policy_for
-from workers.store import TERMINAL, bounded_trace
+from workers.store import TERMINAL
+from workers.stored_trace import rules_event, trace_fields
 from workers.timing import backoff, max_countdown
 
 log = logging.getLogger("cstar_bridge.pipeline")
@@ -73,9 +74,7 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
         data = strict_json.decode_data(ev.get("data") or "{}", max_body_bytes=ctx.config.max_body_bytes)
     except strict_json.JsonRefused as exc:
         return _poison(ctx, event_id, f"the stored event data cannot be decoded: {exc.reason}", exc, failures)
-    event = {"id": event_id, "source": ev.get("source"), "type": ev.get("type"),
-             "received_at": ev.get("received_at"), "data": data,
-             **{k: ev[k] for k in ("occurred_at", "entity") if ev.get(k)}}
+    event = rules_event(event_id, ev, data)
     try:
         evaluation, steps = _apply(ctx, event_id, event, ev)
     except Parked as parked:
@@ -105,8 +104,7 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
 
     outcome = {"matched": list(evaluation.matched), "steps": steps, "calls": ctx.calls,
                "rules_fingerprint": ctx.ruleset.fingerprint}
-    trace = annotate_trace(evaluation.trace, steps)
-    store.finish(event_id, "done", matched=list(evaluation.matched), **_trace(ctx, trace, ev),
+    store.finish(event_id, "done", matched=list(evaluation.matched), **_trace(ctx, evaluation, steps, ev),
                  changes=steps, calls=ctx.calls, outcome=outcome, finished_at=_iso())
     apply_after_processing(store, event_id, policy_for(ctx.config, ev.get("source")))
     return Outcome("done")
@@ -142,7 +140,7 @@ def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -
         if not parkable:
             raise
         # Reschedule first, then park: the holder's "done" must come after our "parked", never before.
-        ctx.store.update(event_id, matched=list(base.matched), **_trace(ctx, base.trace, ev))
+        ctx.store.update(event_id, matched=list(base.matched), **_trace(ctx, base, [], ev))
         outcome = _retry(ctx, event_id, _PARKED_FALLBACK, failures=int(ev.get("failures") or 0), status="parked",
                          reason="parked: another worker is updating this customer")
         ctx.inbox.park(base.plans[0].key, ParkedPlan(event_id, base.plans[0], event_mark(event_id, ev)))
@@ -234,7 +232,8 @@ def _parked_policy(ctx: Any, event_id: str) -> Any:
 
 
 def _parked_trace(ctx: Any, event_id: str, step: dict[str, Any]) -> dict[str, Any]:
-    """A parked event's stored trace with its stale writes' verdicts added (nothing to change otherwise)."""
+    """A parked event's stored trace with its stale writes' verdicts added (nothing to change otherwise; a
+    trace kept as verdicts gets them from the event's changes when it is worded)."""
     if not step.get("stale"):
         return {}
     raw = ctx.store.r.hget(ctx.store.event_key(event_id), "trace")
@@ -313,13 +312,9 @@ def _unexpected(ctx: Any, ev: dict[str, Any], event_id: str, exc: Exception, fai
     return _retry(ctx, event_id, backoff(ctx.config, count), reason=reason, failures=failures)
 
 
-def _trace(ctx: Any, trace: list[dict[str, Any]], ev: dict[str, Any]) -> dict[str, Any]:
-    """The hash fields that keep an evaluation's trace, bounded by `trace_max_bytes` (a note from an
-    earlier attempt is cleared when this trace is whole)."""
-    text, note = bounded_trace(trace, ctx.config.trace_max_bytes)
-    if note or ev.get("trace_truncated"):
-        return {"trace": text, "trace_truncated": note}
-    return {"trace": text}
+def _trace(ctx: Any, evaluation: Any, steps: list[dict[str, Any]], ev: dict[str, Any]) -> dict[str, Any]:
+    """The hash fields that keep an evaluation's trace: its verdicts, worded when read (workers.stored_trace)."""
+    return trace_fields(evaluation, steps, ev, policy_for(ctx.config, ev.get("source")), ctx.config.trace_max_bytes)
 
 
 def _iso() -> str:

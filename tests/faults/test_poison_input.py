@@ -134,12 +134,12 @@ def test_poison_is_refused_or_ends_within_seconds_while_normal_events_flow(poiso
     print(f"\n{len(events)} events (poison and normal) terminal {elapsed:.1f} s after the first post")
 
     for eid, (name, words) in done.items():
-        ev = events[eid]
+        ev = stack.shown(eid)  # the trace as people read it
         assert ev["matched"] == ["probe"], name
         reasons = [a.get("skipped", "") for entry in ev["trace"] for a in entry.get("actions", [])]
         assert any(words in r for r in reasons), (name, reasons)
     for eid in skipped:
-        ev = events[eid]
+        ev = stack.shown(eid)
         assert ev["matched"] == [], ev["trace"]
         assert "holds a control or invisible character" in ev["trace"][0]["skipped"], ev["trace"]
     for eid in normal + list(done) + skipped:  # nothing was retried: one delivery, no failure

@@ -125,7 +125,7 @@ def test_every_delivery_order_ends_in_the_in_order_state(make_stack: Any, tmp_pa
     newer = stack.event(ids[reversed_email][5])
     assert verdicts["status"] == f"stale: newer value from event {newer['id']} at 2026-03-01T10:00:04.000Z"
     assert verdicts["metadata.plan"].startswith(f"stale: newer value from event {ids[reversed_email][3]} ")
-    traced = next(e for e in last["trace"] if e["rule"] == "account")
+    traced = next(e for e in stack.shown(ids[reversed_email][0])["trace"] if e["rule"] == "account")
     assert {"field": "status", "verdict": verdicts["status"]} in traced["stale"]
     assert last["occurred_at"] == "2026-03-01T10:00:00.000Z"
 

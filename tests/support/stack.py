@@ -104,6 +104,12 @@ class BridgeStack:
         store = self.app.extensions["cstar_bridge"].store
         return store.load(event_id) or {}
 
+    def shown(self, event_id: str) -> dict[str, Any]:
+        """The event as the event API, the console and `cstar-bridge events show` give it (its trace
+        worded from the kept verdicts; `event` gives the stored fields)."""
+        from bridge.event_detail import event_detail
+        return event_detail(self.app.extensions["cstar_bridge"].store, self.config, event_id) or {}
+
     def wait_for(self, event_ids: Iterable[str], *, statuses: tuple[str, ...] = ("done",),
                  timeout: float = 60.0) -> dict[str, dict[str, Any]]:
         """Wait until every event is terminal; fail with the stragglers' states otherwise."""
