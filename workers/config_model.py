@@ -139,9 +139,10 @@ class Config:
     signature_tolerance: int = 300
     idempotency_ttl: int = 7 * 24 * 3600
     event_ttl: int = 30 * 24 * 3600
-    # The largest rule trace kept with an event (JSON bytes; 0: no limit). Past it the trace keeps the
-    # matched rules in full and names the others (workers.store.bounded_trace): Redis holds every
-    # event for event_ttl, and a trace grows with the rules (~200 bytes for each rule not matched).
+    # The largest rule trace shown (or kept worded) with an event (JSON bytes; 0: no limit). Past it the
+    # trace keeps the matched rules in full and names the others (workers.store.bounded_trace): a trace
+    # grows with the rules (~200 bytes for each rule not matched). Events keep verdicts, worded when
+    # read (workers.stored_trace); the worded trace is kept where verdicts cannot be worded later.
     trace_max_bytes: int = 16 * 1024
     key_prefix: str = "cb:"
     queue: str = "cstar-bridge"
