@@ -187,13 +187,15 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
-    ap.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"),
+    ap.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent", "sync"),
                     help="gunicorn worker class (default gthread; web and dev run gevent)")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second (default 250)")
     ap.add_argument("--iterations", type=int, default=2000, help="calls per step timing (default 2000)")
     ap.add_argument("--skip-load", action="store_true", help="only the in-process step timings")
     ap.add_argument("--name", default="ingest_profile")
     args = ap.parse_args()
+    if args.worker_class == "sync":
+        args.threads = 1  # gunicorn turns sync with threads > 1 into gthread
     m = machine()
     print(f"machine: {machine_line(m)}")
     server = start_redis()

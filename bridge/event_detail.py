@@ -29,7 +29,10 @@ def stored_request(raw: bytes, headers: Mapping[str, str], verify: Mapping[str, 
     named = {str(v).lower() for k, v in (verify or {}).items() if "header" in str(k) and isinstance(v, str)}
     kept = {k: v for k, v in headers.items() if not _credential(k) and k.lower() not in named}
     return {"raw_body": raw[:RAW_KEEP].decode("utf-8", "replace"), "raw_size": str(len(raw)),
-            "raw_truncated": "1" if len(raw) > RAW_KEEP else "", "headers": json.dumps(kept, sort_keys=True)}
+            "raw_truncated": "1" if len(raw) > RAW_KEEP else "", "headers": _HEADERS_JSON.encode(kept)}
+
+
+_HEADERS_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(kept, sort_keys=True), its encoder made once
 
 
 @lru_cache(maxsize=1024)

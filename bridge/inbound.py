@@ -25,7 +25,7 @@ class Headers(Mapping[str, str]):
         for key, value in environ.items():
             if key.startswith("HTTP_"):
                 if key != "HTTP_CONTENT_TYPE" and key != "HTTP_CONTENT_LENGTH":
-                    items[key[5:].replace("_", "-").title().lower()] = value
+                    items[key[5:].replace("_", "-").lower()] = value  # names are ASCII tokens: title() adds nothing
             elif (key == "CONTENT_TYPE" or key == "CONTENT_LENGTH") and value:
                 items[key.replace("_", "-").lower()] = value
         headers = cls.__new__(cls)

@@ -84,10 +84,9 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     shape = raw.translate(_NUMBER_CHARS)
     numbers = any(suspect in shape for suspect in _NUMBER_SUSPECTS)
     try:
-        if numbers:
-            value = json.loads(text, parse_constant=_constant, parse_int=_integer, parse_float=_float)
-        else:
-            value = json.loads(text, parse_constant=_constant)
+        if text.startswith("\ufeff"):  # what json.loads says (a decoder's own decode does not check)
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = (_NUMBER_DECODER if numbers else _DECODER).decode(text)
     except JsonRefused:
         raise
     except json.JSONDecodeError as exc:
@@ -101,10 +100,16 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
+# Made once: json.loads/json.dumps with options build a new decoder or encoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_constant)
+_NUMBER_DECODER = json.JSONDecoder(parse_constant=_constant, parse_int=_integer, parse_float=_float)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text as the store keeps it (ASCII, no NaN: JsonRefused)."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+        return _ENCODER.encode(value)
     except ValueError as exc:
         raise JsonRefused(f"the value is not JSON: {exc}") from None
     except RecursionError:

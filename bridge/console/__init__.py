@@ -23,11 +23,18 @@ COOKIE = "cstar_console"
 class _SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, Secure exactly when the request came over HTTPS.
 
-    Flask opens the session on every request (`/hooks` too) and builds its signing serializer each
-    time; the serializer is kept here, made again only when the keys change."""
+    Flask opens the session on every request (`/hooks` too): outside `/console`, where the cookie is
+    never sent (its path), the session is Flask's null one, with nothing to verify or save. The signing
+    serializer is kept, made again only when the keys change."""
 
     def __init__(self) -> None:
         self._signing: tuple[Any, Any] = (None, None)
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        path = request.path
+        if path != "/console" and not path.startswith("/console/"):
+            return None  # Flask makes a null session (read-only, never saved)
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(request.is_secure)
