@@ -45,10 +45,15 @@ def create_app() -> Flask:
 
 
 def create_floor_app() -> Flask:
+    import redis
+
     from workers.runtime import redis_client
     from workers.store import EventStore
 
-    store = EventStore(redis_client(os.environ["BENCH_REDIS_URL"]), prefix="floor:")
+    url = os.environ["BENCH_REDIS_URL"]
+    # redis_client's TCP keep-alive option is refused by redis-py's Unix-socket connection
+    client = redis.Redis.from_url(url, socket_timeout=10) if url.startswith("unix:") else redis_client(url)
+    store = EventStore(client, prefix="floor:")
     data = {"email": "u1@bench.test", "name": "User 1", "company": "Bench Inc", "plan": "pro", "seats": 3,
             "tag": "t1"}
     message = "m" * 1100  # about the size of the Celery task message the bridge pushes

@@ -38,12 +38,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis  # noqa: E402
 
-from bench.common import bridge_env, child_env, start_gunicorn, start_redis, write_config  # noqa: E402
+from bench.common import Proc, bridge_env, child_env, start_gunicorn, start_redis, workdir, write_config  # noqa: E402
 from bench.load import generator_name, run_load  # noqa: E402
 from bench.report import CpuMeter, machine, machine_line, print_table, ratio, write_json  # noqa: E402
 
 VARIANTS = ("baseline", "floor", "atomic", "two-step", "tree")
 CPUS = len(os.sched_getaffinity(0))
+
+
+class UnixRedis:
+    """redis-server listening only on a Unix socket (production settings otherwise): `--redis-unix`."""
+
+    def __init__(self) -> None:
+        from workers.redis_server import RECOMMENDED, redis_server_binary
+
+        folder = workdir() / "redis-unix"
+        folder.mkdir(exist_ok=True)
+        self.path = folder / "redis.sock"
+        args = [redis_server_binary(), "--port", "0", "--unixsocket", str(self.path), "--unixsocketperm", "700",
+                "--dir", str(folder), "--save", "", "--daemonize", "no"]
+        for k, v in RECOMMENDED.items():
+            args += [f"--{k}", v]
+        self.proc = Proc("redis-unix", args).start()
+        self.url = f"unix://{self.path}?db=0"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url).ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def children_cpu() -> float:
@@ -131,6 +157,8 @@ def main() -> int:
     ap.add_argument("--sweep", default="", help="more gunicorn settings, e.g. 1x8,4x1 (workers x threads)")
     ap.add_argument("--generator", choices=("auto", "wrk", "builtin"), default="auto")
     ap.add_argument("--name", default="ingest", help="results file name (bench/results/<name>.json)")
+    ap.add_argument("--redis-unix", action="store_true",
+                    help="Redis on a Unix socket (REDIS_URL unix://...) instead of TCP on 127.0.0.1")
     args = ap.parse_args()
     variants = [v for v in args.variants.split(",") if v]
     unknown = set(variants) - set(VARIANTS)
@@ -146,7 +174,9 @@ def main() -> int:
                                       " (built-in: asyncio keep-alive sockets, one process per core)"))
     print(f"{args.connections} connections, {args.duration:g} s per variant after {args.warmup:g} s warm-up, "
           f"{args.rounds} round(s)")
-    server = start_redis()
+    server: Any = UnixRedis() if args.redis_unix else start_redis()
+    if args.redis_unix and "two-step" in variants:
+        ap.error("two-step needs a TCP broker URL; leave it out with --redis-unix")
     configs = {"atomic": write_config(server.url, name="atomic"),
                "two-step": write_config(server.url, broker_url=server.url.rsplit("/", 1)[0] + "/1",
                                         name="two-step")}
