@@ -76,6 +76,9 @@ def create_celery(config: Config) -> Celery:
         task_serializer="json", accept_content=["json"], result_serializer="json",
         task_ignore_result=True, result_backend=None,
         broker_transport_options=transport,
+        # kombu's Redis transport with the repair of workers.broker (a redis:// broker; others keep their own)
+        **({"broker_transport": "workers.broker:Transport"}
+           if config.effective_broker_url.startswith("redis://") else {}),
         visibility_timeout=w.visibility_timeout,
         task_default_queue=config.queue,
         broker_connection_retry_on_startup=True,

@@ -69,10 +69,11 @@ class BridgeStack:
         self.env.update(BRIDGE_CONFIG=str(self.config_path), PYTHONUNBUFFERED="1")
 
     # processes -----------------------------------------------------------------------------------
-    def start_worker(self, concurrency: int = 1, pool: str = "prefork") -> WorkerProcess:
+    def start_worker(self, concurrency: int = 1, pool: str = "prefork",
+                     args: list[str] | None = None) -> WorkerProcess:
         name = f"w{len(self.workers) + 1}"
         w = WorkerProcess(self.env, self.tmp / f"{self.queue}-{name}.log", queue=self.queue,
-                          concurrency=concurrency, pool=pool, name=f"{name}-{self.queue}")
+                          concurrency=concurrency, pool=pool, name=f"{name}-{self.queue}", args=args)
         self.workers.append(w)
         return w.start()
 
