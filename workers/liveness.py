@@ -57,9 +57,11 @@ return 1
 """
 
 # Move one unacked message back to the head of the queue, if it is still exactly what we read and
-# the dead worker is still its holder (not a live worker that received it again since).
+# the worker is still its holder (not a live worker that received it again since), or it has no
+# recorded holder (the record was lost with the connection to Redis).
 _RESTORE = """
-if redis.call('HGET', KEYS[4], ARGV[1]) ~= ARGV[4] then return 0 end
+local holder = redis.call('HGET', KEYS[4], ARGV[1])
+if holder and holder ~= ARGV[4] then return 0 end
 redis.call('HDEL', KEYS[4], ARGV[1])
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -260,11 +262,12 @@ class Reaper:
         pipe.hdel(self.keys.workers, worker)
         pipe.execute()
 
-    def restore_held(self, worker: str) -> list[str]:
+    def restore_held(self, worker: str, also: set[str] | frozenset[str] = frozenset()) -> list[str]:
         """Put every message `worker` still holds back at the head of the queue (those another worker
-        has received since are left to it); the event ids they carry."""
+        has received since are left to it), with the tags in `also` (held by `worker`, known only to
+        itself); the event ids they carry."""
         restored = []
-        for tag in [_s(t) for t in self.r.smembers(self.keys.held(worker))]:
+        for tag in {_s(t) for t in self.r.smembers(self.keys.held(worker))} | set(also):
             eid = self._restore_tag(tag, worker)
             if eid:
                 restored.append(eid)

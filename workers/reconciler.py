@@ -12,6 +12,10 @@ each round at a time:
   not on the queue, not delivered to anyone — is enqueued again. This closes the windows liveness
   cannot see (a worker killed between BRPOP and kombu's bookkeeping, a retry that failed to publish).
 
+And when a worker's consumer reconnects to Redis it gives back what the lost connection voided: the
+messages it held, and any unfinished event that no message carries any more (`give_back_lost`: a
+message taken off the queue just before the connection broke, before kombu recorded the delivery).
+
 Re-enqueueing an event that is merely slow is harmless: completion records and note markers make a
 second run apply nothing twice. It is only wasteful, which is why both rounds look before they push.
 """
@@ -65,18 +69,82 @@ def reconcile_once(store: EventStore, enqueue: Any, *, after: float, now: float 
     return sent
 
 
+def give_back_lost(store: EventStore, r: Any, queue: str, push: Callable[[str], None], *, after: float,
+                   cap: int = 50_000) -> int:
+    """After a reconnect to Redis: put back on the queue every unfinished event that no message carries
+    any more, now rather than at the age sweep. A broker connection lost between kombu's BRPOP and its
+    record of the delivery (a separate round trip) leaves the message only in the memory of the worker
+    that lost it; the connection loss voids it there. Unfinished events are read first, then what the
+    queue and the deliveries carry, so an event accepted in between is never taken for lost. Returns
+    how many were sent (0 when the queue is too long to read: the age sweep remains)."""
+    ids = store.due(float("inf"), limit=cap)
+    if not ids:
+        return 0
+    pipe = r.pipeline(transaction=False)
+    for eid in ids:
+        pipe.hget(store.event_key(eid), "status")
+    statuses = pipe.execute()
+    flying = liveness.in_flight_event_ids(r, queue)
+    if flying is None:
+        return 0
+    sent = 0
+    for eid, status in zip(ids, statuses):
+        if status is None or _text(status) in TERMINAL or eid in flying:
+            continue
+        push(eid)
+        store.touch_pending(eid, time.time() + after)
+        sent += 1
+    if sent:
+        log.warning("reconnected: %d unfinished event(s) that no message carried went back on the queue", sent)
+    return sent
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _front_pusher(app: Celery, config: Config, r: Any) -> Callable[[str], None]:
+    """Put a task at the head of the queue: an event that already waited should not wait behind a backlog."""
+    from workers.enqueue import TaskMessages
+    from workers.tasks import PROCESS_EVENT
+
+    messages = TaskMessages(app, config.queue)
+
+    def push_front(eid: str) -> None:
+        if config.effective_broker_url == config.redis_url:
+            r.rpush(config.queue, messages.build(eid))
+        else:
+            app.send_task(PROCESS_EVENT, args=[eid])
+
+    return push_front
+
+
 # --- the worker's side: which messages this worker holds ------------------------------------------
 
 _held: liveness.HeldTags | None = None
+# The same, in this process's memory: what the Redis record missed because Redis was going away just then
+# is still known here, and given back on reconnecting.
+_held_here: set[str] = set()
+_held_here_lock = threading.Lock()
 
 
 def _track(tag: Any, *, add: bool) -> None:
     if _held is None or tag is None:
         return
+    with _held_here_lock:
+        (_held_here.add if add else _held_here.discard)(str(tag))
     try:
         (_held.add if add else _held.remove)(str(tag))
-    except Exception:  # Redis away: a missing record only delays recovery to the age sweep
+    except Exception:  # Redis away: the record in memory still gives it back on reconnecting
         log.warning("could not record delivery tag %s", tag, exc_info=True)
+
+
+def _take_held_here() -> set[str]:
+    """The tags this process received and has not settled; cleared (a reconnect voids them all)."""
+    with _held_here_lock:
+        tags = set(_held_here)
+        _held_here.clear()
+    return tags
 
 
 class TrackedRequest(Request):
@@ -113,18 +181,21 @@ def _consumer_restarts(config: Config) -> type:
             self.starts += 1
             if self.starts == 1 or not liveness.main_id():
                 return
-            from workers.runtime import redis_client
+            from workers.runtime import make_store, redis_client
 
-            reaper = liveness.Reaper(redis_client(config.redis_url), prefix=config.key_prefix, queue=config.queue,
+            r = redis_client(config.redis_url)
+            reaper = liveness.Reaper(r, prefix=config.key_prefix, queue=config.queue,
                                      look_again_after=config.worker.reconcile_after, push_front=lambda eid: None)
             try:
-                restored = reaper.restore_held(liveness.main_id())
+                restored = reaper.restore_held(liveness.main_id(), also=_take_held_here())
+                if restored:
+                    log.warning("reconnected: gave back %d message(s) received before the connection was lost",
+                                len(restored))
+                if config.effective_broker_url == config.redis_url:
+                    give_back_lost(make_store(config, r), r, config.queue, _front_pusher(parent.app, config, r),
+                                   after=config.worker.reconcile_after)
             except Exception:  # still no Redis: the age sweep remains
                 log.exception("could not give back the messages held before the reconnect")
-                return
-            if restored:
-                log.warning("reconnected: gave back %d message(s) received before the connection was lost",
-                            len(restored))
 
     return GiveBackOnReconnect
 
@@ -153,22 +224,13 @@ def install(app: Celery, config: Config) -> None:
                                        w.heartbeat_ttl, register=True).start())
 
     def loop() -> None:
-        from workers.enqueue import TaskMessages
         from workers.runtime import make_store, redis_client
         from workers.tasks import PROCESS_EVENT
 
         r = redis_client(config.redis_url)
         store = make_store(config, r)
         same_redis = config.effective_broker_url == config.redis_url
-        messages = TaskMessages(app, config.queue)
-
-        def push_front(eid: str) -> None:
-            """Next in line: a dead worker's event should not wait behind a backlog."""
-            if same_redis:
-                r.rpush(config.queue, messages.build(eid))
-            else:
-                app.send_task(PROCESS_EVENT, args=[eid])
-
+        push_front = _front_pusher(app, config, r)
         reaper = liveness.Reaper(r, prefix=config.key_prefix, queue=config.queue,
                                  look_again_after=w.reconcile_after, push_front=push_front)
         in_flight = (lambda: liveness.in_flight_event_ids(r, config.queue)) if same_redis else None

@@ -14,7 +14,7 @@ from workers.redis_server import RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(600)
 @pytest.mark.slow
 def test_sigkill_redis_mid_batch_then_restart_loses_no_accepted_event(tmp_path, sandbox):
     sandbox.reset()
@@ -51,9 +51,9 @@ def test_sigkill_redis_mid_batch_then_restart_loses_no_accepted_event(tmp_path, 
         for _ in range(scaled(40)):
             post_one(False)
 
-        # Promise 1 after a Redis kill is "processed", with no time bound: an event whose message did not survive
-        # waits for the age sweep (reconcile_after 300 s + one 60 s round on the defaults), seen in 1 of 4 runs.
-        stack.wait_for(batch.ids, timeout=scaled_timeout(480))
+        # Well inside the age sweep (300 s + one 60 s round): what the kill left behind — a lock whose release
+        # failed, a message lost in flight, unacked messages — the worker gives back itself on reconnecting.
+        stack.wait_for(batch.ids, timeout=scaled_timeout(180))
         assert_each_effect_once(stack, batch)
         assert len(batch.ids) == scaled(80) + scaled(40)
     finally:
