@@ -8,6 +8,8 @@ compiles it once, then evaluates a rotation of sample events. Two baselines are 
 same run, because the machines are small and shared and absolute numbers drift:
 
     zero rules     `evaluate` with an empty rule set: the fixed cost of one evaluation
+    + stored       evaluation and the trace as a worker stores it (its verdicts as JSON); + words: the
+                   worded trace as JSON instead, what workers stored before verdicts
     hand-written   plain Python doing the same checks as the generated rules with dict lookups:
                    what the engine's trace, typing and templates cost on top
     hand-written, with the plan
@@ -195,15 +197,25 @@ def measure(fn: Callable[[dict[str, Any]], Any], events: list[dict[str, Any]], s
     return best
 
 
-def engine(ruleset: Ruleset, with_change: bool = False, with_trace: bool = False) -> Callable[[dict[str, Any]], Any]:
-    """One evaluation (and, optionally, the change for each new customer, or the trace as the JSON a
-    worker stores) per event."""
+def stored(evaluation: Any) -> str:
+    """The trace as the JSON a worker stores: the verdicts (workers.stored_trace), or on a tree from
+    before verdicts the worded trace."""
+    kept = evaluation.verdicts() if hasattr(evaluation, "verdicts") else evaluation.trace
+    return json.dumps(kept, separators=(",", ":"), default=str)
+
+
+def engine(ruleset: Ruleset, with_change: bool = False, with_trace: bool = False,
+           with_words: bool = False) -> Callable[[dict[str, Any]], Any]:
+    """One evaluation (and, optionally, the change for each new customer, the trace as a worker stores
+    it, or the worded trace as JSON: what workers stored before verdicts) per event."""
     def run(event: dict[str, Any]) -> Any:
         evaluation = evaluate(ruleset, event, now=NOW)
         if with_change:
             for plan in evaluation.plans:
                 compute_change(plan, None, exists=False)
         if with_trace:
+            stored(evaluation)
+        if with_words:
             json.dumps(evaluation.trace, separators=(",", ":"), default=str)
         return evaluation
     return run
@@ -303,12 +315,14 @@ def main() -> None:
         evaluations = [evaluate(ruleset, e, now=NOW) for e in events]
         matches = sum(len(ev.matched) for ev in evaluations) / len(events)
         trace_kb = sum(len(json.dumps(ev.trace)) for ev in evaluations) / len(events) / 1024
-        # What a worker keeps in Redis with each event, at the default trace_max_bytes.
-        stored_kb = sum(len(bounded_trace(ev.trace, STORED_LIMIT)[0]) for ev in evaluations) / len(events) / 1024
+        # What a worker keeps in Redis with each event (before verdicts: the worded trace, cut to trace_max_bytes).
+        stored_kb = sum(len(stored(ev)) if hasattr(ev, "verdicts") else len(bounded_trace(ev.trace, STORED_LIMIT)[0])
+                        for ev in evaluations) / len(events) / 1024
         eps = measure(engine(ruleset), events, seconds)
         eps_jinja = measure(engine(jinja_only(text, count)), events, seconds) if template_fast else None
         eps_change = measure(engine(ruleset, with_change=True), events, seconds)
         eps_trace = measure(engine(ruleset, with_trace=True), events, seconds)
+        eps_words = measure(engine(ruleset, with_words=True), events, seconds)
         hand = measure(hand_written(count), events, seconds)
         hand_plan = measure(hand_written_plan(count), events, seconds)
         rows.append({
@@ -317,6 +331,7 @@ def main() -> None:
             "events_per_s": round(eps),
             "events_per_s_jinja_only": round(eps_jinja) if eps_jinja else None,
             "events_per_s_with_change": round(eps_change), "events_per_s_with_trace_json": round(eps_trace),
+            "events_per_s_with_worded_trace_json": round(eps_words),
             "us_per_event": round(1e6 / eps, 1),
             "us_per_rule": round((1e6 / eps - 1e6 / baseline) / count, 2),
             "vs_zero_rules": round(eps / baseline, 4), "hand_written_events_per_s": round(hand),
@@ -332,7 +347,8 @@ def main() -> None:
                ("stored KB", "stored_trace_kb_per_event", 10, ""),
                ("events/s", "events_per_s", 10, ","), ("jinja-only/s", "events_per_s_jinja_only", 13, ","),
                ("+change/s", "events_per_s_with_change", 10, ","),
-               ("+trace/s", "events_per_s_with_trace_json", 9, ","),
+               ("+stored/s", "events_per_s_with_trace_json", 10, ","),
+               ("+words/s", "events_per_s_with_worded_trace_json", 9, ","),
                ("µs/event", "us_per_event", 9, ""), ("µs/rule", "us_per_rule", 8, ""),
                ("x 0 rules", "vs_zero_rules", 10, ""),
                ("hand-written/s", "hand_written_events_per_s", 15, ","),
