@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from rules.operators import Operator
+from rules.operators import Operator, text_test
 from rules.values import MISSING, as_number, preview, resolve, shown
 
 Scope = Mapping[str, Any]
@@ -107,6 +107,19 @@ class Leaf:
                     result = memo[key] = number is not None and compare(number, expected)
                 return result
             return check_number
+
+        text = text_test(self.op.name, expected, cs)
+        if text is not None:  # text fields (most of them) take the operator's verdict on text directly
+            def check_text(scope: Scope, memo: dict[Any, bool]) -> bool:
+                result = memo.get(key)
+                if result is None:
+                    actual = get(scope)
+                    if type(actual) is str:
+                        result = memo[key] = text(actual)
+                    else:
+                        result = memo[key] = when_missing if actual is MISSING else test(actual, expected, cs) is True
+                return result
+            return check_text
 
         def check(scope: Scope, memo: dict[Any, bool]) -> bool:
             result = memo.get(key)
