@@ -121,6 +121,9 @@ class _Verdict:
 class _Run:
     """The state of one evaluation."""
 
+    __slots__ = ("base", "candidates", "customers", "emails", "fingerprint", "memo", "plain_scope", "plans",
+                 "render_errors", "rendered", "rules", "source", "stopped_at", "to_read", "type", "verdicts")
+
     def __init__(self, ruleset: Ruleset, event: Mapping[str, Any],
                  customers: Mapping[str, Mapping[str, Any]] | None, now: datetime | None) -> None:
         event = event if isinstance(event, Mapping) else {}
@@ -222,12 +225,14 @@ class _Run:
         if rule.vars:
             return self.rule_with_vars(rule)
         scope: Mapping[str, Any] = self.plain_scope
-        email, problem = self.email(rule, scope)
+        found = self.emails.get(id(rule.email))  # worked out already for an earlier rule (see `email`)
+        email = (found or self.email(rule, scope))[0]
         if email is None:
             return None
         if rule.reads_customer:
             return self.matched(rule, scope, None, email)
-        if rule.condition is not None and not rule.condition.check(scope, self.memo):
+        condition = rule.condition
+        if condition is not None and not condition.check(scope, self.memo):
             return None
         return self.matched(rule, scope, None, email, checked=True)
 
@@ -392,4 +397,4 @@ def evaluate(ruleset: Ruleset, event: Mapping[str, Any], customers: Customers | 
     """Evaluate every rule against one event and the customers as read (keyed by lower-cased email)."""
     run = _Run(ruleset, event, customers, now)
     matched = run.run(ruleset.index)
-    return Evaluation(tuple(matched), tuple(b.build() for b in run.plans.values()), run, tuple(run.to_read))
+    return Evaluation(tuple(matched), tuple([b.build() for b in run.plans.values()]), run, tuple(run.to_read))
