@@ -28,7 +28,31 @@ _NUMBER_TESTS: dict[str, Callable[[Any, Any], bool]] = {
 
 
 def getter(path: tuple[str, ...]) -> Callable[[Scope], Any]:
-    """`resolve(scope, path)` as a closure, with a fast walk while the values are plain dicts."""
+    """`resolve(scope, path)` as a closure, with a fast walk while the values are plain dicts (unrolled
+    for the common `root.a` and `root.a.b`)."""
+    if len(path) == 3:
+        root, first, second = path
+
+        def get_three(scope: Scope) -> Any:
+            value = scope.get(root) if type(scope) is dict else None
+            if type(value) is dict:
+                value = value.get(first)
+                if type(value) is dict:
+                    value = value.get(second)
+                    return MISSING if value is None else value
+            return resolve(scope, path)  # a null on the way, lists, other mappings: the general rules
+        return get_three
+    if len(path) == 2:
+        root, first = path
+
+        def get_two(scope: Scope) -> Any:
+            value = scope.get(root) if type(scope) is dict else None
+            if type(value) is dict:
+                value = value.get(first)
+                return MISSING if value is None else value
+            return resolve(scope, path)
+        return get_two
+
     def get(scope: Scope) -> Any:
         value: Any = scope
         for step in path:

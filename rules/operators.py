@@ -225,18 +225,27 @@ OPERATOR_ALIASES = {
 def text_test(op: str, expected: Any, case_sensitive: bool) -> Callable[[str], bool] | None:
     """The operator's verdict on a `str` field, as one closure built at load time (the same verdict as
     its `test`, for the one value type most fields hold); None for operators it does not cover."""
-    cs = case_sensitive
-
-    def folded(actual: str) -> str:
-        text = actual.strip()
-        return text if cs else text.casefold()
+    if case_sensitive:
+        def folded(actual: str) -> str:
+            return actual.strip()
+    else:
+        def folded(actual: str) -> str:
+            return actual.strip().casefold()
 
     if op in ("eq", "ne") and expected.text is not None:
-        want, negate = expected.text, op == "ne"
-        return lambda actual: (folded(actual) == want) is not negate
+        want = expected.text
+        if op == "ne":
+            return lambda actual: folded(actual) != want
+        if case_sensitive:
+            return lambda actual: actual.strip() == want
+        return lambda actual: actual.strip().casefold() == want
     if op in ("in", "not_in") and all(item.text is not None for item in expected):
-        wanted, negate = frozenset(item.text for item in expected), op == "not_in"
-        return lambda actual: (folded(actual) in wanted) is not negate
+        wanted = frozenset(item.text for item in expected)
+        if op == "not_in":
+            return lambda actual: folded(actual) not in wanted
+        if case_sensitive:
+            return lambda actual: actual.strip() in wanted
+        return lambda actual: actual.strip().casefold() in wanted
     if op in ("starts_with", "ends_with"):
         items: tuple[str, ...] = expected
         if op == "starts_with":

@@ -162,11 +162,15 @@ class PlanBuilder:
             else:
                 metadata[key] = value
         arrival = self.arrival_rules
-        return CustomerPlan(
+        # Every field, set at once: a frozen dataclass's __init__ sets each through object.__setattr__,
+        # which costs more than the rest of building the plan (one per customer per event).
+        plan = object.__new__(CustomerPlan)
+        plan.__dict__.update(
             email=self.email, key=self.key, name=name, create=self.create, add_tags=tuple(added),
             remove_tags=tuple(removed), notes=tuple(self.notes), set_metadata=metadata, remove_metadata=tuple(unset),
             fields=fields, rules=tuple(self.rules), field_rules=field_rules,
             arrival=frozenset(k for k, r in field_rules.items() if r in arrival) if arrival else frozenset())
+        return plan
 
 
 def _set(target: dict[str, tuple[Any, str]], what: str, key: str, value: Any, rule_id: str) -> Overrides:
