@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import API_KEY, Sandbox, bridge_env, start_celery, start_redis, write_config  # noqa: E402
 from bench.pyspy import Recording, by_library, summarise  # noqa: E402
+from bench.roundtrips import RoundTrips, per_event  # noqa: E402
 from bench.report import CpuMeter, machine, machine_line, percentile, print_table, ratio, write_json  # noqa: E402
 from bench.workload import BenchBridge, existing_emails, mix, seed_bodies  # noqa: E402
 
@@ -125,7 +126,8 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         since = sandbox.last_seq()
         commands_before = bridge.command_counts()
         ids = bridge.post_all(mix(args.events, run=run_id, existing=known, new_fraction=args.new_fraction))
-        worker = start_celery(env, bridge.queue, concurrency=processes, name=f"e2e{processes}")
+        trips = RoundTrips()  # counted in the worker's processes (bench/roundtrips.py)
+        worker = start_celery(trips.env(env), bridge.queue, concurrency=processes, name=f"e2e{processes}")
         meter = CpuMeter({"worker_main": lambda: [worker.pid], "worker_pool": lambda: worker.pids()[1:],
                           "sandbox": sandbox.proc.pids, "redis": lambda: [redis_pid]})
         meter.start()
@@ -133,6 +135,8 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         bridge.wait_ledger(timeout=args.timeout)
         cpu = meter.stop()
         commands = redis_commands(commands_before, bridge.command_counts(), posted=len(ids))
+        time.sleep(1.0)  # the probe writes its counts every half second
+        round_trips = trips.totals()
         finished = bridge.wait(ids, timeout=args.timeout)
         profile = profile_tables(rec.stop(), processes) if rec else None
         calls = [c for c in sandbox.calls(since) if c["path"].startswith("/api/")]
@@ -173,6 +177,7 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         "redis_commands_per_event": sum(commands.values()) / max(1, len(done)),
         "redis_bytes_per_done_event": event_bytes,
         "redis_commands": {k: round(v / max(1, len(done)), 2) for k, v in commands.items()},
+        "round_trips": per_event(round_trips, len(done)),
         "paced_rate": rate, "paced_events": len(pids), "paced_done": len(paced),
         "p50_ms": percentile(lat, 50), "p90_ms": percentile(lat, 90), "p99_ms": percentile(lat, 99),
         "max_ms": lat[-1] if lat else None,
@@ -190,6 +195,12 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
     print(f"  {processes} process(es): {eps:.1f} events/s ({per_event_calls:.2f} calls/event), paced at "
           f"{rate:.1f}/s: p50 {row['p50_ms']:.0f} ms p99 {row['p99_ms']:.0f} ms; API replay baseline "
           f"{base_eps:.1f} events/s -> ratio {row['ratio']:.2f}", flush=True)
+    rt = row["round_trips"]
+    print(f"  {processes} process(es): Redis round trips per event {rt['all']:.2f} = bridge {rt['ours']:.2f} + "
+          f"Celery {rt['celery']:.2f} + other {rt['other']:.2f}; bridge by site: "
+          + ", ".join(f"{k} {v}" for k, v in rt["ours_by_site"].items() if v >= 0.01)
+          + "; Celery by site: " + ", ".join(f"{k} {v}" for k, v in rt["celery_by_site"].items() if v >= 0.01),
+          flush=True)
     return row
 
 
@@ -217,12 +228,15 @@ def main() -> int:
     env = bridge_env(config)
     bridge = BenchBridge(config)
     rows = [run(p, args, bridge, sandbox, env, server.proc.pid) for p in counts]  # type: ignore[union-attr]
+    for r in rows:
+        r["round_trips_all"], r["round_trips_ours"] = r["round_trips"]["all"], r["round_trips"]["ours"]
     table = print_table(
         f"end to end: {args.events} events, {args.new_fraction:.0%} new customers, the rest a tag + metadata "
         "change to a known customer",
         [("worker processes", "processes", "d"), ("events/s", "events_per_s", ".1f"),
          ("API calls/event", "calls_per_event", ".2f"),
          ("Redis cmds/event", "redis_commands_per_event", ".1f"),
+         ("round trips/event", "round_trips_all", ".2f"), ("of which the bridge's", "round_trips_ours", ".2f"),
          ("API replay events/s", "baseline_events_per_s", ".1f"),
          ("x API replay", "ratio", ".2f"), ("paced at /s", "paced_rate", ".1f"), ("p50 ms", "p50_ms", ".0f"),
          ("p99 ms", "p99_ms", ".0f"), ("worker CPU ms/event", "worker_cpu_ms_per_event", ".1f"),

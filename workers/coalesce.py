@@ -89,18 +89,19 @@ class Inbox:
 
     def burst_expected(self, key: str) -> bool:
         """Whether the customer was written a moment ago, and lingering then was not in vain."""
-        return self.client.get(self._mark(key)) == b"1"
+        return self.client.get(self.burst_key(key)) == b"1"
 
     def note_hold(self, key: str, *, burst: bool, quiet: bool) -> None:
         """Remember how a hold went: `burst` (plans parked), `quiet` (a linger waited in vain), else one write
         (which does not overwrite a quiet mark)."""
         ms = int(BURST_MEMORY * 1000)
         if quiet:
-            self.client.set(self._mark(key), b"0", px=ms)
+            self.client.set(self.burst_key(key), b"0", px=ms)
         else:
-            self.client.set(self._mark(key), b"1", px=ms, nx=not burst)
+            self.client.set(self.burst_key(key), b"1", px=ms, nx=not burst)
 
-    def _mark(self, key: str) -> str:
+    def burst_key(self, key: str) -> str:
+        """The key of the customer's burst mark (`note_hold`)."""
         return f"{self.prefix}burst:{key}"
 
     def drain(self, key: str, limit: int = 200) -> list[ParkedPlan]:

@@ -94,8 +94,11 @@ class CustomerIds:
         found = self._lookup(keys=[self.prefix + key, self.misses_key])
         if not isinstance(found, list):
             return (found.decode() if isinstance(found, bytes) else found), False
-        existed, seen = int(found[0]), int(found[1])
-        return None, not seen or existed < self.EXISTING_SHARE * seen
+        return None, self.create_first(found[0], found[1])
+
+    def create_first(self, existed: Any, seen: Any) -> bool:
+        """Whether a miss starts with the POST, given how many of the `seen` recent misses `existed`."""
+        return not int(seen) or int(existed) < self.EXISTING_SHARE * int(seen)
 
     def get(self, key: str) -> str | None:
         v = self.client.get(self.prefix + key)
@@ -155,8 +158,10 @@ def _state(ctx: Any, key: str, email: str, cid: str, *, read: bool) -> Resolved:
         return Resolved(str(found["id"]), ctx.client.get_customer(str(found["id"])))
 
 
-def apply_plan(ctx: Any, marker: str | None, plan: CustomerPlan, resolved: Resolved | None = None) -> StepResult:
-    """Apply one customer's plan; `resolved` when the caller already found (and maybe read) it.
+def apply_plan(ctx: Any, marker: str | None, plan: CustomerPlan, resolved: Resolved | None = None, *,
+               lookup: tuple[str | None, bool] | None = None) -> StepResult:
+    """Apply one customer's plan; `resolved` when the caller already found (and maybe read) it,
+    `lookup` when it already looked the id up (`CustomerIds.lookup`, read with the caller's own step).
 
     A customer the cache does not know is created first when the rule allows it (one call for a new
     person; a 409 means it exists: search, then update), or searched first while most recent misses
@@ -165,7 +170,7 @@ def apply_plan(ctx: Any, marker: str | None, plan: CustomerPlan, resolved: Resol
     """
     miss = False
     if resolved is None:
-        cid, create_first = ctx.ids.lookup(plan.key)
+        cid, create_first = lookup if lookup is not None else ctx.ids.lookup(plan.key)
         miss = cid is None
         if cid is not None:
             resolved = _state(ctx, plan.key, plan.email, cid, read=plan.needs_read)

@@ -95,11 +95,51 @@ class CustomerLocks:
             yield None
             return
         name = self.name(customer_key)
-        lock = Lock(self.client, name, timeout=self.lease, blocking=True,
-                    blocking_timeout=self.wait if wait is None else wait, thread_local=False)
-        token = f"{self.owner}#{uuid.uuid4().hex}" if self.owner else None
+        lock = self._lock(name, self.wait if wait is None else wait)
+        token = self.new_token()
         if not lock.acquire(token=token) and not (self._break_if_dead(name) and lock.acquire(token=token)):
             raise CustomerBusy(f"customer {customer_key!r} is being updated by another worker")
+        with self._keep(name, lock, names):
+            yield lock
+
+    def new_token(self) -> str:
+        """A lock token; it names the holding process when liveness is on (see _BREAK_IF_DEAD)."""
+        return f"{self.owner}#{uuid.uuid4().hex}" if self.owner else uuid.uuid4().hex
+
+    @contextlib.contextmanager
+    def taken(self, customer_key: str, token: str, names: list[str] | None = None) -> Iterator[Lock]:
+        """Hold a lock a script already took with `token` (workers.event_steps takes it together with
+        the reads under it): renewed and fenced like `hold`'s, released at the end of the block
+        unless `let_go` said a script released it."""
+        name = self.name(customer_key)
+        with self._keep(name, self._with_token(name, token), names) as lock:
+            yield lock
+
+    def release(self, customer_key: str, token: str) -> None:
+        """Release the customer's lock if `token` still holds it (a script may have taken it before the
+        step that took it failed)."""
+        name = self.name(customer_key)
+        self._release(name, self._with_token(name, token))
+
+    def _with_token(self, name: str, token: str) -> Lock:
+        lock = self._lock(name, 0.0)
+        lock.local.token = self.client.get_encoder().encode(token)
+        return lock
+
+    def let_go(self, lock: Lock) -> None:
+        """A script released `lock` (workers.event_steps `end`): no renewal, no release any more."""
+        with self._mutex:
+            self._held.pop(lock.name, None)
+            self._lost.discard(lock.name)
+        lock.local.token = None
+
+    def _lock(self, name: str, wait: float) -> Lock:
+        return Lock(self.client, name, timeout=self.lease, blocking=True, blocking_timeout=wait,
+                    thread_local=False)
+
+    @contextlib.contextmanager
+    def _keep(self, name: str, lock: Lock, names: list[str] | None) -> Iterator[Lock]:
+        """Renew and fence `lock` while the block runs; release it after (unless let go already)."""
         if self.renew:
             self._start_watchdog()
             with self._mutex:
@@ -115,7 +155,8 @@ class CustomerLocks:
             with self._mutex:
                 self._held.pop(name, None)
                 self._lost.discard(name)
-            self._release(name, lock)
+            if lock.local.token is not None:   # not let go (see let_go)
+                self._release(name, lock)
 
     def _release(self, name: str, lock: Lock) -> None:
         """Release the lock; if Redis is away, keep trying from the watchdog — the holder is alive, so
@@ -221,3 +262,28 @@ class TaskLocks:
         """Raise LockLost unless this task still holds every lock it took."""
         if self.names:
             self.locks.fence(list(self.names))
+
+    # a lock taken by a script (workers.event_steps): see CustomerLocks.taken
+    @property
+    def enabled(self) -> bool:
+        return self.locks.enabled
+
+    @property
+    def lease(self) -> int:
+        return self.locks.lease
+
+    def name(self, customer_key: str) -> str:
+        return self.locks.name(customer_key)
+
+    def new_token(self) -> str:
+        return self.locks.new_token()
+
+    def taken(self, customer_key: str, token: str) -> contextlib.AbstractContextManager[Lock]:
+        """`CustomerLocks.taken`, remembering what this task holds."""
+        return self.locks.taken(customer_key, token, self.names)
+
+    def release(self, customer_key: str, token: str) -> None:
+        self.locks.release(customer_key, token)
+
+    def let_go(self, lock: Lock) -> None:
+        self.locks.let_go(lock)

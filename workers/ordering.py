@@ -57,17 +57,27 @@ class OrderMarks:
         values = self.r.hmget(self.key_prefix + customer_key, names)
         return {n: Mark.from_dict(json.loads(v)) for n, v in zip(names, values) if v is not None}
 
-    def in_turn(self, customer_key: str, items: list[tuple[CustomerPlan, Mark | None]]) -> list[Ordered]:
-        """Each plan without the writes a newer event already made (one read; none without provider times)."""
+    def in_turn(self, customer_key: str, items: list[tuple[CustomerPlan, Mark | None]],
+                known: Mapping[str, Mark] | None = None) -> list[Ordered]:
+        """Each plan without the writes a newer event already made (one read, none with the customer's
+        marks already `known` or without provider times)."""
+        if known is not None:
+            return drop_stale_in_turn(items, known)
         names = sorted({n for plan, mark in items if mark is not None for n in ordered_fields(plan)})
         return drop_stale_in_turn(items, self.read(customer_key, names))
+
+    @staticmethod
+    def marks_for(result: dict[str, Any], ordered: Ordered) -> tuple[dict[str, Any], dict[str, Mark]]:
+        """The completion record to write (with the stale writes it left out, if any) and the marks to
+        move forward with it (none for a skipped step)."""
+        if ordered.stale:
+            result = {**result, "stale": list(ordered.stale)}
+        return result, (ordered.marks if result.get("action") != "skipped" else {})
 
     def record(self, event_id: str, customer_key: str, result: dict[str, Any], ordered: Ordered) -> dict[str, Any]:
         """Write the step's completion record and move its marks forward, atomically; returns the record
         (with the stale writes it left out, if any)."""
-        if ordered.stale:
-            result = {**result, "stale": list(ordered.stale)}
-        marks = ordered.marks if result.get("action") != "skipped" else {}
+        result, marks = self.marks_for(result, ordered)
         args: list[Any] = [f"step:{customer_key}", json.dumps(result, default=str), self.ttl]
         for name, mark in marks.items():
             args += [name, mark.order, json.dumps(mark.to_dict(), separators=(",", ":"))]

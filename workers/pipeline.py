@@ -19,6 +19,7 @@ from rules import evaluate
 from rules.ordering import Mark, annotate_trace
 from workers import strict_json
 from workers.coalesce import LINGER_MAX, ROUND_SPACING, ParkedPlan
+from workers.event_steps import Finish, Taken
 from workers.errors import ApiError, PermanentApiError, RateLimited, TransientApiError
 from workers.executor import Resolved, apply_combined, apply_plan, note_marker, resolve
 from workers.locks import CustomerBusy
@@ -52,17 +53,16 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
     """Process one stored event; safe to call any number of times for the same id. `ctx` is this
     task's own context (workers.runtime.TaskContext: its call log and locks are this event's)."""
     store = ctx.store
-    ev = store.load(event_id, raw=("data",))  # the payload is decoded only once this delivery is counted
+    # One round trip: load the event and, unless it is terminal, count this delivery (poison guard)
+    # and mark it as being processed by this process. The payload is decoded only once counted.
+    begun = ctx.steps.begin(event_id, attempt, time.time() + ctx.config.worker.reconcile_after)
+    ev = begun.event
     if ev is None:
         log.warning("event %s not found (expired or released)", event_id)
         return Outcome("missing")
     if ev.get("status") in TERMINAL:
         return Outcome(ev["status"])
-    now = time.time()
-    # One round trip: count this delivery (poison guard) and mark the event as being processed.
-    deliveries = store.start_attempt(event_id, attempt, now + ctx.config.worker.reconcile_after,
-                                     status="processing",
-                                     started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+    deliveries = begun.deliveries
     if deliveries > ctx.config.worker.max_deliveries:
         reason = (f"delivered {deliveries - 1} times without finishing (the worker died each time); "
                   "parked as poison")
@@ -76,7 +76,7 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
         return _poison(ctx, event_id, f"the stored event data cannot be decoded: {exc.reason}", exc, failures)
     event = rules_event(event_id, ev, data)
     try:
-        evaluation, steps = _apply(ctx, event_id, event, ev)
+        _apply(ctx, event_id, event, ev)
     except Parked as parked:
         return parked.outcome
     except CustomerBusy as exc:
@@ -101,13 +101,19 @@ def process_event(ctx: Any, event_id: str, *, attempt: int) -> Outcome:
         log.error("event %s failed unexpectedly: %s (the message is stored with the event)", event_id,
                   exception_summary(exc))
         return _unexpected(ctx, ev, event_id, exc, failures)
-
-    outcome = {"matched": list(evaluation.matched), "steps": steps, "calls": ctx.calls,
-               "rules_fingerprint": ctx.ruleset.fingerprint}
-    store.finish(event_id, "done", matched=list(evaluation.matched), **_trace(ctx, evaluation, steps, ev),
-                 changes=steps, calls=ctx.calls, outcome=outcome, finished_at=_iso())
     apply_after_processing(store, event_id, policy_for(ctx.config, ev.get("source")))
     return Outcome("done")
+
+
+def _done(ctx: Any, event_id: str, ev: dict[str, Any], evaluation: Any, steps: list[dict[str, Any]],
+          finish: Finish) -> None:
+    """Store the outcome, with `finish`'s completion record and hold, in one round trip (under the
+    customers' locks when there are any: the record is there before the next holder looks)."""
+    outcome = {"matched": list(evaluation.matched), "steps": steps, "calls": ctx.calls,
+               "rules_fingerprint": ctx.ruleset.fingerprint}
+    fields = {"matched": list(evaluation.matched), **_trace(ctx, evaluation, steps, ev),
+              "changes": steps, "calls": ctx.calls, "outcome": outcome, "finished_at": _iso()}
+    ctx.steps.end(event_id, finish, **fields)
 
 
 class Parked(Exception):
@@ -118,8 +124,9 @@ class Parked(Exception):
         self.outcome = outcome
 
 
-def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
-    """Evaluate on a snapshot taken under the customers' locks, then apply each customer's plan once.
+def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -> None:
+    """Evaluate on a snapshot taken under the customers' locks, apply each customer's plan once, and
+    store the outcome before the locks are let go.
 
     The first evaluation (without customer state) names every customer the event can touch; their
     locks are taken in sorted order; customers whose state a rule reads are resolved and read under
@@ -130,12 +137,32 @@ def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -
     base = evaluate(ctx.ruleset, event)
     keys = sorted({p.key for p in base.plans} | set(base.customers_to_read))
     if not keys:
-        return base, []
+        _done(ctx, event_id, ev, base, [], Finish())
+        return
     todo = [k for k in keys if f"step:{k}" not in ev]
     parkable = ctx.coalesce and len(todo) == 1 and len(base.plans) == 1 and not base.customers_to_read
+    mark = event_mark(event_id, ev)
     try:
+        if parkable and todo == keys and ctx.locks.enabled:
+            # The usual case, one customer: its lock and the reads under it in one round trip.
+            token = ctx.locks.new_token()
+            try:
+                taken = ctx.steps.take(event_id, keys, customer=keys[0],
+                                       lock=(ctx.locks.name(keys[0]), token, ctx.locks.lease))
+            except BaseException:  # the script may have taken the lock before the error: give it back
+                ctx.locks.release(keys[0], token)
+                raise
+            if not taken.busy:
+                with ctx.locks.taken(keys[0], token) as lock:
+                    finish = Finish(lock=(lock.name, token))
+                    evaluation, steps = _apply_locked(ctx, event_id, event, keys, base, mark, finish, taken)
+                    _done(ctx, event_id, ev, evaluation, steps, finish)   # releases the lock too
+                    ctx.locks.let_go(lock)
+                return
         with ctx.locks.hold_all(todo, wait=0.0 if parkable else None):
-            return _apply_locked(ctx, event_id, event, keys, base, event_mark(event_id, ev))
+            finish = Finish()
+            evaluation, steps = _apply_locked(ctx, event_id, event, keys, base, mark, finish)
+            _done(ctx, event_id, ev, evaluation, steps, finish)
     except CustomerBusy:
         if not parkable:
             raise
@@ -148,14 +175,15 @@ def _apply(ctx: Any, event_id: str, event: dict[str, Any], ev: dict[str, Any]) -
 
 
 def _apply_locked(ctx: Any, event_id: str, event: dict[str, Any], keys: list[str], base: Any,
-                  mark: Mark | None) -> tuple[Any, list[dict[str, Any]]]:
-    store = ctx.store
-    steps: dict[str, Any] = {}
-    # Re-read the completion records under the lock: a concurrent delivery may have just written one.
-    recorded = store.r.hmget(store.event_key(event_id), [f"step:{k}" for k in keys])
-    for key, raw in zip(keys, recorded):
-        if raw is not None:
-            steps[key] = json.loads(raw)
+                  mark: Mark | None, finish: Finish, taken: Taken | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """Apply each customer's plan not applied yet; a single customer's completion record may be left
+    to `finish`. `taken`: what was read when the lock was taken (else it is read now)."""
+    single = ctx.coalesce and not base.customers_to_read and len(keys) == 1
+    if taken is None:
+        # Re-read the completion records under the lock (a concurrent delivery may have just written
+        # one), and for a single customer what its step needs, in one round trip.
+        taken = ctx.steps.take(event_id, keys, customer=keys[0] if single else None)
+    steps: dict[str, Any] = {k: s for k, s in zip(keys, taken.steps) if s is not None}
     evaluation = base
     resolved: dict[str, Resolved] = {}
     if base.customers_to_read:
@@ -168,7 +196,8 @@ def _apply_locked(ctx: Any, event_id: str, event: dict[str, Any], keys: list[str
             continue
         marker = note_marker(event_id, plan.key) if ctx.config.worker.note_markers else None
         if ctx.coalesce and not evaluation.customers_to_read:
-            result = _apply_with_parked(ctx, event_id, marker, plan, resolved.get(plan.key), mark)
+            result = _apply_with_parked(ctx, event_id, marker, plan, resolved.get(plan.key), mark,
+                                        taken if taken.customer else None, finish if single else None)
         else:
             ordered = ctx.order.in_turn(plan.key, [(plan, mark)])[0]
             result = apply_plan(ctx, marker, ordered.plan, resolved.get(plan.key)).to_dict()
@@ -178,42 +207,59 @@ def _apply_locked(ctx: Any, event_id: str, event: dict[str, Any], keys: list[str
 
 
 def _apply_with_parked(ctx: Any, event_id: str, marker: str | None, plan: Any, resolved: Resolved | None,
-                       mark: Mark | None) -> dict[str, Any]:
+                       mark: Mark | None, taken: Taken | None = None,
+                       finish: Finish | None = None) -> dict[str, Any]:
     """Apply this event's plan together with whatever other events parked for the customer, and keep
     draining while the lock is ours: a burst ends in a few writes. After the first write the state is
     known (we hold the lock and just wrote it), so later rounds cost one PATCH each, no read. Each
     plan loses the writes a newer event already made (rules.ordering), judged in turn. While a burst is
-    under way the holder lingers between writes so that each carries several plans (workers.coalesce)."""
+    under way the holder lingers between writes so that each carries several plans (workers.coalesce).
+
+    `taken`: the customer's part read by `take` (burst mark, parked plans, marks, cached id), used
+    by the first round instead of reading them again. `finish`: when the hold ends after the first
+    write with nothing parked, our completion record and the hold are left to it (the event's last
+    round trip writes them); otherwise they are written here."""
     own: dict[str, Any] | None = None
     state = resolved
-    linger = ctx.inbox.burst_expected(plan.key)  # written a moment ago: more events may be on their way
+    # Written a moment ago: more events may be on their way.
+    linger = taken.burst_expected if taken is not None else ctx.inbox.burst_expected(plan.key)
     burst = quiet = False
     linger_until = time.monotonic() + ctx.config.worker.task_soft_time_limit / 4  # well inside the time limit
     for _ in range(_DRAIN_ROUNDS):
-        parked = _unapplied(ctx, plan.key, ctx.inbox.drain(plan.key), event_id)
+        drained = taken.parked if taken is not None else ctx.inbox.drain(plan.key)
+        parked = _unapplied(ctx, plan.key, drained, event_id)
         mine = [] if own is not None else [(marker, plan, mark)]
         todo = mine + [(note_marker(p.event_id, plan.key) if ctx.config.worker.note_markers else None, p.plan,
                         p.mark) for p in parked]
         if not todo:
             break
-        ordered = ctx.order.in_turn(plan.key, [(p, m) for _, p, m in todo])
+        ordered = ctx.order.in_turn(plan.key, [(p, m) for _, p, m in todo], taken.marks if taken else None)
         items: list[tuple[str | None, Any]] = [(m, o.plan) for (m, _, _), o in zip(todo, ordered)]
         if own is None and not parked:
-            results, state = [apply_plan(ctx, marker, items[0][1], resolved)], None
+            lookup = taken.lookup if taken is not None else None
+            results, state = [apply_plan(ctx, marker, items[0][1], resolved, lookup=lookup)], None
         else:
             if state is None or state.cid is None or state.current is None:
                 state = resolve(ctx, plan.key, plan.email, read=True)
             results, state = apply_combined(ctx, items, state)
+        taken = None  # later rounds read for themselves
         written = time.monotonic()
+        burst = burst or bool(parked)
+        last = not (burst or linger) or written > linger_until
         if own is None:
-            own = ctx.order.record(event_id, plan.key, results.pop(0).to_dict(), ordered.pop(0))
+            first, first_order = results.pop(0).to_dict(), ordered.pop(0)
+            if finish is not None and last and not parked:   # the event's last round trip records it
+                finish.customer_key, finish.result, finish.ordered = plan.key, first, first_order
+                finish.hold = "burst" if burst else "one"
+                own, _ = ctx.order.marks_for(first, first_order)
+                return own
+            own = ctx.order.record(event_id, plan.key, first, first_order)
         for p, result, o in zip(parked, results, ordered):
             step = ctx.order.record(p.event_id, plan.key, result.to_dict(), o)
             ctx.store.finish(p.event_id, "done", changes=[step], calls=[], coalesced_into=event_id,
                              finished_at=_iso(), **_parked_trace(ctx, p.event_id, step))
             apply_after_processing(ctx.store, p.event_id, _parked_policy(ctx, p.event_id))
-        burst = burst or bool(parked)
-        if not (burst or linger) or time.monotonic() > linger_until:
+        if last:
             break
         # A burst is under way: wait for the next plan to park, then let a few more park before writing.
         if not ctx.inbox.waiting(plan.key, written + LINGER_MAX):

@@ -24,6 +24,7 @@ from rules import Ruleset, load_ruleset
 from workers.client import CallRecord, CstarClient
 from workers.coalesce import Inbox
 from workers.config import Config
+from workers.event_steps import EventSteps
 from workers.executor import CustomerIds
 from workers.liveness import start_process_heartbeat
 from workers.locks import CustomerLocks, TaskLocks
@@ -59,12 +60,14 @@ class WorkerContext:
     coalesce: bool = True
     inbox: Any = None
     order: Any = None  # workers.ordering.OrderMarks
+    steps: Any = None  # workers.event_steps.EventSteps
 
     def for_task(self) -> TaskContext:
         """A context for one task: the shared parts, its own call log and its own locks."""
         task = TaskContext(config=self.config, redis=self.redis, store=self.store, client=self.client,
                            limiter=self.limiter, locks=TaskLocks(self.locks), ids=self.ids, ruleset=self.ruleset,
-                           verify_tags=self.verify_tags, coalesce=self.coalesce, inbox=self.inbox, order=self.order)
+                           verify_tags=self.verify_tags, coalesce=self.coalesce, inbox=self.inbox, order=self.order,
+                           steps=self.steps)
         task.client = self.client.with_hooks(before_request=task.before_request, on_response=task.on_response)
         return task
 
@@ -85,6 +88,7 @@ class TaskContext:
     coalesce: bool = True
     inbox: Any = None
     order: Any = None
+    steps: Any = None
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def before_request(self, method: str, path: str) -> None:
@@ -120,6 +124,7 @@ def build_context(config: Config, concurrency: int = 1) -> WorkerContext:
         inbox=Inbox(r, prefix=config.key_prefix),
     )
     ctx.order = OrderMarks(ctx.store, team=team, ttl=config.event_ttl)
+    ctx.steps = EventSteps(ctx.store, inbox=ctx.inbox, order=ctx.order, ids=ctx.ids)
     if config.worker.liveness:
         ctx.store.owner = ctx.locks.owner = start_process_heartbeat(
             r, config.key_prefix, config.worker.heartbeat_interval, config.worker.heartbeat_ttl)

@@ -178,8 +178,11 @@ class EventStore:
         """The stored event with JSON fields decoded (except those named in `raw`, kept as text), or None
         when unknown or expired."""
         fields = self.r.hgetall(self.event_key(event_id))
-        if not fields:
-            return None
+        return self.decode(fields, raw=raw) if fields else None
+
+    @staticmethod
+    def decode(fields: Mapping[Any, Any], *, raw: Iterable[str] = ()) -> dict[str, Any]:
+        """A stored event's hash with JSON fields decoded (except those named in `raw`, kept as text)."""
         out: dict[str, Any] = {}
         for k, v in fields.items():
             key, val = _s(k), _s(v)
