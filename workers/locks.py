@@ -186,17 +186,28 @@ class CustomerLocks:
     def fence(self, names: list[str] | None = None) -> None:
         """Raise LockLost unless this process still holds every customer lock it took — or, given
         `names`, every one of those (one task's) — checked in one MGET."""
-        if not (self.enabled and self.renew):
-            return
-        with self._mutex:
-            held = [(n, lock) for n, lock in self._held.items() if names is None or n in names]
-            lost = set(self._lost)
+        held = self.fence_tokens(names)
         if not held:
             return
         tokens = self.client.mget([name for name, _ in held])
-        for (name, lock), token in zip(held, tokens):
-            if name in lost or token is None or token != lock.local.token:
+        for (name, mine), token in zip(held, tokens):
+            if token is None or token != mine:
                 raise LockLost(f"the lease on {name} ended while this worker held it; nothing more is written")
+
+    def fence_tokens(self, names: list[str] | None = None) -> list[tuple[str, bytes]]:
+        """The name and token of every customer lock this process holds (or, given `names`, of those),
+        for a write's fence checked in Redis by the caller: `fence`, or the rate limiter in the same
+        round trip as the write's slot. LockLost at once for a lock the watchdog saw lost; empty when
+        there is nothing to fence."""
+        if not (self.enabled and self.renew):
+            return []
+        with self._mutex:
+            held = [(n, lock.local.token) for n, lock in self._held.items() if names is None or n in names]
+            lost = set(self._lost)
+        for name, token in held:
+            if name in lost or token is None:
+                raise LockLost(f"the lease on {name} ended while this worker held it; nothing more is written")
+        return held
 
     # the watchdog ---------------------------------------------------------------------------------
     RELEASE_RETRY = 0.5   # s between attempts to release a lock whose release met a Redis outage
@@ -262,6 +273,10 @@ class TaskLocks:
         """Raise LockLost unless this task still holds every lock it took."""
         if self.names:
             self.locks.fence(list(self.names))
+
+    def fence_tokens(self) -> list[tuple[str, bytes]]:
+        """`CustomerLocks.fence_tokens` of this task's locks."""
+        return self.locks.fence_tokens(list(self.names)) if self.names else []
 
     # a lock taken by a script (workers.event_steps): see CustomerLocks.taken
     @property

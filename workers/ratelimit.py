@@ -4,6 +4,9 @@ GCRA (the generic cell rate algorithm) keeps one timestamp per budget, the "theo
 time". A request is allowed when it would not push that time more than `burst` emission intervals
 past now. Redis's own clock (`TIME`) is used so that workers on different hosts agree.
 
+A write's fence (workers.locks: the customer locks it was planned under must still be held) is
+checked in the same script as its slot, so a write costs one round trip before it goes out.
+
 When the API answers 429 anyway (another client shares the budget, or our numbers are off), every
 process stops for the window the API named (`Retry-After` / "Try again in N seconds"): the cool-down
 key holds the time until which nobody calls.
@@ -14,12 +17,17 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import redis
 
 from workers.errors import BridgeError
+from workers.locks import LockLost
 
 _GCRA = """
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[i] then return {-1, i - 3} end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cool = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -72,16 +80,23 @@ class SharedRateLimiter:
     def cool_down_key(self) -> str:
         return self.key + ":cooldown"
 
-    def try_acquire(self) -> float:
-        """Take a slot if one is free now; else return the seconds until one will be."""
+    def try_acquire(self, fence: Sequence[tuple[str, bytes]] = ()) -> float:
+        """Take a slot if one is free now; else return the seconds until one will be. With `fence`
+        (lock name, token pairs: `CustomerLocks.fence_tokens`), only while every one of those locks
+        still holds its token, checked in the same round trip: LockLost otherwise (no slot taken)."""
         interval_ms = 60000.0 / self.per_minute if (self.enabled and self.per_minute > 0) else 0.0
-        allowed, wait_ms = self._gcra(keys=[self.key, self.cool_down_key], args=[interval_ms, self.burst])
+        allowed, wait_ms = self._gcra(keys=[self.key, self.cool_down_key, *[n for n, _ in fence]],
+                                      args=[interval_ms, self.burst, *[t for _, t in fence]])
+        if int(allowed) < 0:
+            raise LockLost(f"the lease on {fence[int(wait_ms)][0]} ended while this worker held it; "
+                           "nothing more is written")
         return 0.0 if int(allowed) else float(wait_ms) / 1000.0
 
-    def acquire(self) -> None:
-        """Block briefly for a slot; raise RateLimitWait when the wait is longer than `max_sleep`."""
+    def acquire(self, fence: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Block briefly for a slot (and the `fence`, see try_acquire); raise RateLimitWait when the
+        wait is longer than `max_sleep`."""
         while True:
-            wait = self.try_acquire()
+            wait = self.try_acquire(fence)
             if wait <= 0:
                 return
             if wait > self.max_sleep:
@@ -92,6 +107,6 @@ class SharedRateLimiter:
         """Nobody calls the API for `seconds` (a 429 said so); the later deadline wins."""
         self._cool(keys=[self.cool_down_key], args=[max(1, int(seconds * 1000))])
 
-    def before_request(self, method: str, path: str) -> None:
-        """Hook for `CstarClient(before_request=...)`."""
-        self.acquire()
+    def before_request(self, method: str, path: str, fence: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Hook for `CstarClient(before_request=...)`; `fence` for a write (see try_acquire)."""
+        self.acquire(fence)

@@ -92,10 +92,9 @@ class TaskContext:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def before_request(self, method: str, path: str) -> None:
-        """Wait for a rate-limit slot; a write must still hold this task's customer locks (fencing)."""
-        self.limiter.before_request(method, path)
-        if method != "GET":
-            self.locks.fence()
+        """Wait for a rate-limit slot; a write must still hold this task's customer locks (fencing,
+        checked in the same round trip as the slot)."""
+        self.limiter.before_request(method, path, fence=self.locks.fence_tokens() if method != "GET" else ())
 
     def on_response(self, record: CallRecord) -> None:
         """Count every API call of this event; a 429 cools every process down."""

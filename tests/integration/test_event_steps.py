@@ -312,3 +312,44 @@ def test_a_lock_taken_by_take_is_fenced_and_let_go_without_another_round_trip(
     with locks.taken(key, token):
         pass
     assert r.get(locks.name(key)) is None
+
+
+# the write's fence, checked with its rate-limit slot ---------------------------------------------
+
+def test_a_write_is_fenced_in_the_same_round_trip_as_its_rate_limit_slot(
+        store: EventStore, r: redis.Redis, count: RoundTrips) -> None:
+    from workers.locks import CustomerLocks, LockLost
+    from workers.ratelimit import SharedRateLimiter
+
+    limiter = SharedRateLimiter(r, key=f"{store.prefix}ratelimit:t", per_minute=1, burst=1)
+    locks = CustomerLocks(r, prefix=store.prefix, lease=60)
+    limiter.try_acquire()   # loads the script
+    r.delete(limiter.key)
+    with locks.hold("a@b.co"):
+        fence = locks.fence_tokens()
+        assert [name for name, _ in fence] == [locks.name("a@b.co")]
+        r.set(locks.name("a@b.co"), "someone-else#x", px=60_000)     # the lease ended, another took it
+        with count, pytest.raises(LockLost):
+            limiter.try_acquire(fence)
+        assert count.sent == ["EVALSHA"]
+        assert r.get(limiter.key) is None                  # refused before taking a slot
+        r.set(locks.name("a@b.co"), fence[0][1], px=60_000)
+        assert limiter.try_acquire(fence) == 0.0           # ours again: the slot is taken
+        assert limiter.try_acquire(fence) > 0              # and it counted (1 a minute)
+
+
+def test_a_lock_the_watchdog_saw_lost_is_refused_without_asking_redis(store: EventStore, r: redis.Redis,
+                                                                      count: RoundTrips) -> None:
+    from workers.locks import CustomerLocks, LockLost, TaskLocks
+
+    locks = CustomerLocks(r, prefix=store.prefix, lease=60)
+    task, other = TaskLocks(locks), TaskLocks(locks)
+    with task.hold_all(["a@b.co"]), other.hold_all(["c@d.co"]):
+        assert [n for n, _ in task.fence_tokens()] == [locks.name("a@b.co")]   # a task fences its own locks
+        with locks._mutex:
+            locks._lost.add(locks.name("a@b.co"))
+        with count, pytest.raises(LockLost):
+            task.fence_tokens()
+        assert count.sent == []
+        assert [n for n, _ in other.fence_tokens()] == [locks.name("c@d.co")]
+    assert task.fence_tokens() == [] and other.fence_tokens() == []
