@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def ctx_and_event(make_stack) -> Any:
     stack = make_stack(default_worker=True)
-    ctx = build_context(stack.config)
+    ctx = build_context(stack.config).for_task()  # a task's context, as the Celery task gets it
     event_id = stack.accepted_id(stack.post(body={"email": "policy@example.com", "note": "n"}))
     return stack, ctx, event_id
 
