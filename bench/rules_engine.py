@@ -238,7 +238,8 @@ def count_run(mode: str, count: int, reps: int) -> None:
     ruleset = load_ruleset_text(rule_file(count), f"bench-{count}.yaml")
     for event in events:
         evaluate(ruleset, event, now=NOW)
-    fn = {"engine": engine(ruleset), "hand": hand_written(count), "plan": hand_written_plan(count)}.get(mode)
+    fn = {"engine": engine(ruleset), "stored": engine(ruleset, with_trace=True), "words": engine(ruleset, with_words=True),
+          "hand": hand_written(count), "plan": hand_written_plan(count)}.get(mode)
     for _ in range(reps if fn else 0):
         for event in events:
             fn(event)  # type: ignore[misc]
@@ -264,11 +265,14 @@ def main_instructions(sizes: list[int], trees: dict[str, Path]) -> None:
             jinja = name == "jinja_only"
             idle = instructions("none", count, 0, tree, jinja)
             per_event[name] = (instructions("engine", count, reps, tree, jinja) - idle) / (reps * 5)
+            if name == "engine":  # and with the trace as a worker stores it (verdicts), or as words
+                for mode in ("stored", "words"):
+                    per_event[f"engine_{mode}"] = (instructions(mode, count, reps, tree) - idle) / (reps * 5)
         idle = instructions("none", count, 0, REPO)
         for mode in ("hand", "plan"):
             per_event[mode] = (instructions(mode, count, reps * 10, REPO) - idle) / (reps * 50)
         row = {"rules": count, **{k: round(v) for k, v in per_event.items()}}
-        for name in trees:
+        for name in ("engine_stored", *trees):
             row[f"{name}_vs_hand"] = round(per_event[name] / per_event["hand"], 2)
             row[f"{name}_vs_plan"] = round(per_event[name] / per_event["plan"], 2)
         rows.append(row)
