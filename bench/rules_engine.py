@@ -59,6 +59,11 @@ if template_fast is not None and os.environ.get("RULES_BENCH_JINJA") == "1":
 from workers.config import Config  # noqa: E402
 from workers.store import bounded_trace  # noqa: E402
 
+try:  # the trace kept as verdicts (absent from trees before it)
+    from workers.stored_trace import verdicts_text  # noqa: E402
+except ImportError:  # pragma: no cover - an older tree
+    verdicts_text = None  # type: ignore[assignment]
+
 STORED_LIMIT = Config().trace_max_bytes
 
 RESULTS = REPO / "bench" / "results" / "rules_engine.json"
@@ -200,8 +205,9 @@ def measure(fn: Callable[[dict[str, Any]], Any], events: list[dict[str, Any]], s
 def stored(evaluation: Any) -> str:
     """The trace as the JSON a worker stores: the verdicts (workers.stored_trace), or on a tree from
     before verdicts the worded trace."""
-    kept = evaluation.verdicts() if hasattr(evaluation, "verdicts") else evaluation.trace
-    return json.dumps(kept, separators=(",", ":"), default=str)
+    if verdicts_text is not None:
+        return verdicts_text(evaluation)
+    return json.dumps(evaluation.trace, separators=(",", ":"), default=str)
 
 
 def engine(ruleset: Ruleset, with_change: bool = False, with_trace: bool = False,

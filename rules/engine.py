@@ -68,7 +68,7 @@ class Evaluation:
                 "trace": self.trace, "customers_to_read": list(self.customers_to_read)}
 
     def verdicts(self) -> dict[str, Any]:
-        """The trace as compact JSON-safe data, to keep instead of its words: the rule set's fingerprint,
+        """The trace as compact JSON-safe data, to keep instead of its words: the rule set's content fingerprint,
         the time the templates saw, the customers as given, which rules matched and where a `stop`
         ended evaluation. `rules.verdicts.word_trace` words it into `trace` again, with the same rule
         set and event (everything else in the trace follows from those)."""
@@ -129,7 +129,7 @@ class _Run:
         event = event if isinstance(event, Mapping) else {}
         data = event.get("data")
         self.rules = ruleset.rules
-        self.fingerprint = ruleset.fingerprint
+        self.fingerprint = ruleset.content_fingerprint
         self.base = {"event": {k: v for k, v in event.items() if k != "data"},
                      "data": {} if data is None else data, "now": now or datetime.now(timezone.utc)}
         self.plain_scope = {**self.base, "vars": {}}  # for rules without vars or a known customer

@@ -79,6 +79,11 @@ def fingerprint(sources: Sequence[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
+def content_fingerprint(sources: Sequence[tuple[str, str]]) -> str:
+    """`fingerprint` over the files' base names instead of their paths (see Ruleset.content_fingerprint)."""
+    return fingerprint([(Path(name).name, text) for name, text in sources])
+
+
 def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]]:
     """Compile (file name, text) pairs into a Ruleset and every diagnostic (unusable if there are errors)."""
     compiled: list[CompiledFile] = []
@@ -99,6 +104,7 @@ def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]
     ruleset = Ruleset(
         rules=rules, files=tuple(name for name, _ in sources),
         needs_customer=any(r.reads_customer for r in rules if r.enabled), fingerprint=fingerprint(sources),
+        content_fingerprint=content_fingerprint(sources),
         warnings=tuple(d for d in diagnostics if not d.is_error),
         tests=tuple(t for c in compiled for t in c.tests))
     return ruleset, diagnostics
@@ -130,8 +136,8 @@ _CURRENT_KEPT = 4
 
 def current_ruleset(paths: Sequence[str | Path]) -> tuple[Ruleset | None, str]:
     """The rule set these files hold now (None when they cannot be read or have errors) and its
-    fingerprint, compiled once per content: for readers that ask on every request (a stored trace is
-    worded with the rule set that evaluated it)."""
+    content fingerprint, compiled once per content: for readers that ask on every request (a stored
+    trace is worded with the rule set that evaluated it)."""
     sources, problems = read_sources(paths)
     key = fingerprint(sources)
     if key not in _CURRENT:
@@ -139,7 +145,7 @@ def current_ruleset(paths: Sequence[str | Path]) -> tuple[Ruleset | None, str]:
         while len(_CURRENT) >= _CURRENT_KEPT:
             del _CURRENT[next(iter(_CURRENT))]
         _CURRENT[key] = None if any(d.is_error for d in problems + diagnostics) else ruleset
-    return _CURRENT[key], key
+    return _CURRENT[key], content_fingerprint(sources)
 
 
 def lint_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:

@@ -67,6 +67,9 @@ class Ruleset:
     files: tuple[str, ...]
     needs_customer: bool
     fingerprint: str
+    # sha256 over the files' base names and texts: the same rules wherever the files live (a web
+    # host and a worker host may mount them at different paths); stored verdicts name it
+    content_fingerprint: str = ""
     warnings: tuple[Diagnostic, ...] = ()
     tests: tuple[RuleTest, ...] = field(default=(), repr=False)
     _index: list[Any] = field(default_factory=list, init=False, repr=False, compare=False, hash=False)

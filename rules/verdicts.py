@@ -3,7 +3,7 @@
 A worker keeps `Evaluation.verdicts()` with each event instead of the worded trace: the trace grows
 with every rule (a few hundred bytes each) and wording and encoding it costs more than the evaluation
 itself, while the verdicts are a few hundred bytes whatever the number of rules. They name the rule set
-by its fingerprint and hold what the evaluation saw besides the event: the time its templates read and
+by its content fingerprint (file names and texts, wherever the files live) and hold what the evaluation saw besides the event: the time its templates read and
 the customers' state. Evaluating the same rule set on the same event and snapshot gives the same
 verdicts, and its trace is the very trace the worker would have kept: `word_trace` does that, checks
 that the matches agree, and when the rule set is not the one that evaluated the event it says so and
@@ -41,9 +41,9 @@ def word_trace(verdicts: Mapping[str, Any], ruleset: Ruleset | None, event: Mapp
     then = str(verdicts.get("ruleset") or "")
     if ruleset is None:
         return Worded(by_id, "the loaded rules do not compile, so the trace cannot be worded")
-    if then != ruleset.fingerprint:
+    if then != ruleset.content_fingerprint:
         return Worded(by_id, f"the rules changed since this event was processed (rule set {then[:12]} then, "
-                             f"{ruleset.fingerprint[:12]} now): its trace is not worded with other rules")
+                             f"{ruleset.content_fingerprint[:12]} now): its trace is not worded with other rules")
     try:
         now = datetime.fromisoformat(str(verdicts.get("now")))
     except ValueError:

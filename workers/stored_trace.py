@@ -26,6 +26,7 @@ from rules.verdicts import is_verdicts, word_trace
 from workers.retention import Policy
 from workers.store import bounded_trace
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)  # made once: json.dumps with options makes one per call
 UNWORDED_HINT = ("`cstar-bridge simulate --event FILE` runs the current rules on the event's data "
                  "(`cstar-bridge events show <id>` gives it)")
 
@@ -38,12 +39,17 @@ def rules_event(event_id: str, ev: Mapping[str, Any], data: Any) -> dict[str, An
             **{k: ev[k] for k in ("occurred_at", "entity") if ev.get(k)}}
 
 
+def verdicts_text(evaluation: Evaluation) -> str:
+    """The evaluation's verdicts as the JSON text a worker stores."""
+    return _COMPACT.encode(evaluation.verdicts())
+
+
 def trace_fields(evaluation: Evaluation, steps: Sequence[Mapping[str, Any]], ev: Mapping[str, Any],
                  policy: Policy, limit: int) -> dict[str, Any]:
     """The hash fields that keep an evaluation's trace (a note of an earlier attempt's cut trace is
     cleared when this one is whole)."""
     fields: dict[str, Any]
-    text = None if policy.redact else json.dumps(evaluation.verdicts(), separators=(",", ":"), default=str)
+    text = None if policy.redact else verdicts_text(evaluation)
     if text is not None and (not limit or len(text) <= limit):
         fields = {"trace": text}
         note = None

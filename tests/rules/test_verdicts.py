@@ -143,3 +143,21 @@ def test_the_verdicts_stay_small_whatever_the_number_of_rules() -> None:
     evaluation = evaluate(rules, {"source": "s", "type": "t", "data": {"email": "a@b.co", "n": 7}}, now=NOW)
     assert evaluation.matched == ("r7",)
     assert len(json.dumps(evaluation.verdicts())) < 300 < 20 * len(json.dumps(evaluation.trace)) // 1000
+
+
+def test_the_same_files_at_another_path_word_the_verdicts(tmp_path: Any) -> None:
+    # a web host and a worker host may mount the same rule files at different paths
+    text = (EXAMPLES_DIR / "30-enterprise-lead.yaml").read_text(encoding="utf-8")
+    for folder in ("worker", "web"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "30-enterprise-lead.yaml").write_text(text, encoding="utf-8")
+    on_worker, on_web = (load_ruleset([tmp_path / folder]) for folder in ("worker", "web"))
+    assert on_worker.fingerprint != on_web.fingerprint
+    assert on_worker.content_fingerprint == on_web.content_fingerprint
+    event = {"id": "evt_6", "source": "typeform", "type": "form.submitted",
+             "data": {"email": "cto@bigco.com", "name": "Dana", "form_name": "Book a demo",
+                      "fields": {"company_size": "5000+"}}}
+    evaluation = evaluate(on_worker, event, now=NOW)
+    assert evaluation.matched == ("enterprise-lead",)
+    worded = word_trace(_json(evaluation.verdicts()), on_web, event)
+    assert worded.problem is None and [e["matched"] for e in worded.trace] == [True, False]
