@@ -12,6 +12,9 @@ For each worker process count:
     paced       post at --paced-fraction of that rate for --paced-seconds (open loop, default 30%: the
                 posting shares the two CPUs with the workers), measure the accepted -> done latency
                 p50/p99 (under saturation, latency would only measure the backlog)
+    round trips Redis round trips per event, counted in the measured worker's processes and put down
+                to Celery or to the bridge's own code by file and function (bench/roundtrips.py);
+                INFO commandstats, the "Redis cmds/event" column, also counts what scripts run
     baseline    the same API calls the bridge made in the saturation phase (from the sandbox's call
                 log: same methods, paths, queries and bodies; creates get fresh emails), replayed
                 straight at the sandbox by the same number of processes with keep-alive clients.
