@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from bench.common import workdir
+
 PROBE = Path(__file__).resolve().parent / "roundtrip_probe"
 
 
@@ -22,7 +24,7 @@ class RoundTrips:
     """One directory of per-process counts (one measured worker)."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="cstar-roundtrips-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="roundtrips-", dir=workdir()))   # removed with the run's workdir
 
     def env(self, env: Mapping[str, str]) -> dict[str, str]:
         """`env` with the probe switched on for the processes started with it."""
