@@ -121,7 +121,9 @@ class EventDetailSchema(Schema):
     id = fields.String(required=True)
     status = fields.String()
     data = fields.Raw()
-    trace = fields.Raw()
+    trace = fields.Raw(metadata={"description": "one entry per rule, worded from the verdicts kept with the event"})
+    trace_unavailable = fields.Raw(metadata={"description": "why the trace is not worded (the rules changed since "
+                                             "the event was processed); `trace` then lists the matched rules"})
     changes = fields.Raw()
     calls = fields.Raw()
     deliveries = fields.Dict(keys=fields.String(), values=fields.String())
