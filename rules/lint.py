@@ -10,9 +10,11 @@ from __future__ import annotations
 import gc
 import glob
 import hashlib
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rules.compiler import CompiledFile, FileCompiler, check_across_files
 from rules.diagnostics import START, Diagnostic, Reporter, sort_diagnostics
@@ -132,6 +134,8 @@ def load_paths(paths: Sequence[str | Path]) -> tuple[Ruleset, list[Diagnostic]]:
 
 _CURRENT: dict[str, Ruleset | None] = {}  # fingerprint → the rule set (None: it has errors), the last few
 _CURRENT_KEPT = 4
+_CURRENT_LOCK = threading.Lock()
+_UNKNOWN: Any = object()
 
 
 def current_ruleset(paths: Sequence[str | Path]) -> tuple[Ruleset | None, str]:
@@ -140,12 +144,15 @@ def current_ruleset(paths: Sequence[str | Path]) -> tuple[Ruleset | None, str]:
     trace is worded with the rule set that evaluated it)."""
     sources, problems = read_sources(paths)
     key = fingerprint(sources)
-    if key not in _CURRENT:
+    found: Ruleset | None = _CURRENT.get(key, _UNKNOWN)
+    if found is _UNKNOWN:
         ruleset, diagnostics = build(sources)
-        while len(_CURRENT) >= _CURRENT_KEPT:
-            del _CURRENT[next(iter(_CURRENT))]
-        _CURRENT[key] = None if any(d.is_error for d in problems + diagnostics) else ruleset
-    return _CURRENT[key], content_fingerprint(sources)
+        found = None if any(d.is_error for d in problems + diagnostics) else ruleset
+        with _CURRENT_LOCK:  # web threads or greenlets may ask at once
+            while len(_CURRENT) >= _CURRENT_KEPT:
+                del _CURRENT[next(iter(_CURRENT))]
+            _CURRENT[key] = found
+    return found, content_fingerprint(sources)
 
 
 def lint_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:
