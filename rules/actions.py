@@ -3,7 +3,7 @@
 Everything that does not depend on the event is settled at load time: an action whose templates are
 all constants is rendered (or refused) once (`Fixed`); any other gets a producer that renders exactly
 its kind of value (no dispatch on the kind per event); each knows the plan method its kind merges with.
-`render_action` is the one definition of an action's value; the steps are it, specialised.
+`render_action` is the one definition of an action's value; the producers are it, specialised.
 """
 
 from __future__ import annotations
