@@ -1,9 +1,16 @@
-"""`python bench/e2e.py [--events 300] [--new-fraction 0.5] [--processes 1,2] [--paced-seconds 10]`
+"""`python bench/e2e.py [--events 300] [--new-fraction 0.5] [--workers default,prefork:2] [--paced-seconds 10]
+[--api-latency-ms 100]`
 
-End to end: from POST to the customer changed in the sandbox, with real Celery worker processes
-(prefork, `-c 1` and `-c 2`), a real redis-server and the sandbox over HTTP.
+End to end: from POST to the customer changed in the sandbox, with a real Celery worker started the
+way `cstar-bridge worker` starts it, a real redis-server and the sandbox over HTTP.
 
-For each worker process count:
+Workers (`--workers`, each measured in turn in one run): `default` is `cstar-bridge worker` exactly as
+it starts by default (its default pool and concurrency); `POOL:N` is `cstar-bridge worker --pool POOL
+-c N` (`prefork:2` is the worker before issue 15). `--api-latency-ms` sets the sandbox's `latency`
+fault on every API call (a SaaS API over the internet answers in 50–300 ms). Each row also reports the
+worker's total RSS (main process and pool processes, the highest sample while it drains the batch).
+
+For each worker:
     seed        create the "existing" customers through the bridge (so it has their ids cached),
                 which also warms the workers up; not measured
     saturation  queue --events events with the workers stopped (half new customers, half existing
@@ -17,7 +24,10 @@ For each worker process count:
                 INFO commandstats, the "Redis cmds/event" column, also counts what scripts run
     baseline    the same API calls the bridge made in the saturation phase (from the sandbox's call
                 log: same methods, paths, queries and bodies; creates get fresh emails), replayed
-                straight at the sandbox by the same number of processes with keep-alive clients.
+                straight at the sandbox by as many processes as the worker has (at most 4) with
+                keep-alive clients; under --api-latency-ms by as many threads as the worker has
+                events in flight (its concurrency), which also shows whether the sandbox itself
+                keeps up at that concurrency.
                 That is the rate the API itself allows for this work on this machine; the bridge's
                 events/s divided by (that rate / the bridge's calls per event) is the share of it
                 the bridge achieves. A Celery no-op baseline would measure only Celery; the API
@@ -35,10 +45,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import API_KEY, Sandbox, bridge_env, start_celery, start_redis, write_config  # noqa: E402
+import threading  # noqa: E402
+
+from bridge.cli.serve import DEFAULT_CONCURRENCY  # noqa: E402
+from bench.common import API_KEY, PY, Proc, Sandbox, bridge_env, start_redis, write_config  # noqa: E402
 from bench.pyspy import Recording, by_library, summarise  # noqa: E402
 from bench.roundtrips import RoundTrips, per_event  # noqa: E402
-from bench.report import CpuMeter, machine, machine_line, percentile, print_table, ratio, write_json  # noqa: E402
+from bench.report import (CpuMeter, descendants, machine, machine_line, percentile, print_table, ratio,  # noqa: E402
+                          rss_kib, write_json)
 from bench.workload import BenchBridge, existing_emails, mix, seed_bodies  # noqa: E402
 
 
@@ -71,6 +85,25 @@ def _replay_slice(job: tuple[str, list[dict[str, Any]], str]) -> tuple[int, floa
         pool.close()
 
 
+def replay_in_flight(url: str, calls: list[dict[str, Any]], in_flight: int, tag: str) -> dict[str, Any]:
+    """The calls replayed by `in_flight` threads of this process at once (keep-alive urllib3
+    connections): with API latency, the rate the sandbox allows at the worker's concurrency — also
+    the check that the sandbox serves that many requests at once and is not the bottleneck."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(calls)
+    slices = [calls[i * n // in_flight:(i + 1) * n // in_flight] for i in range(in_flight)]
+    with ThreadPoolExecutor(in_flight) as pool:
+        parts = list(pool.map(_replay_slice, [(url, s, f"{tag}-{i}") for i, s in enumerate(slices)]))
+    seconds = max(p[1] for p in parts)
+    statuses: dict[str, int] = {}
+    for p in parts:
+        for k, v in p[2].items():
+            statuses[k] = statuses.get(k, 0) + v
+    return {"calls": n, "seconds": seconds, "calls_per_s": n / seconds if seconds else 0.0,
+            "statuses": statuses}
+
+
 def replay(url: str, calls: list[dict[str, Any]], processes: int, tag: str) -> dict[str, Any]:
     """The calls, split in `processes` contiguous slices, each replayed sequentially by one process."""
     n = len(calls)
@@ -98,28 +131,75 @@ def redis_commands(before: dict[str, int], after: dict[str, int], posted: int) -
     return {k: v for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v > 0}
 
 
-def profile_tables(stacks: Any, processes: int) -> dict[str, Any]:
+def profile_tables(stacks: Any, processes: str) -> dict[str, Any]:
     """Where a worker process's Python time goes during the saturation phase (py-spy, GIL holder)."""
     s = summarise(stacks, "process_event", "workers/pipeline.py")
     cols = [("where", "where", ""), ("%", "share", ".1f")]
-    print(f"\n  worker profile, {processes} process(es): {s['samples']} samples")
+    print(f"\n  worker profile, {processes}: {s['samples']} samples")
     s["tables"] = [print_table("worker: by step of process_event (% of samples)", cols, s["steps"]),
                    print_table("worker: one level deeper (top 25)", cols, s["nested"]),
                    print_table("worker: self time by library", cols, by_library(stacks))]
     return s
 
 
-def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: dict[str, str],
+def worker_args(spec: str) -> list[str]:
+    """`cstar-bridge worker` for a --workers entry: `default` (no options) or `POOL:N`."""
+    if spec == "default":
+        return [PY, "-m", "bridge", "worker"]
+    pool, _, n = spec.partition(":")
+    return [PY, "-m", "bridge", "worker", "--pool", pool, "-c", n or "1"]
+
+
+def start_worker(env: dict[str, str], spec: str) -> Proc:
+    """The worker, ready (its banner out, its pool processes, if any, started)."""
+    proc = Proc(f"worker-{spec.replace(':', '-')}", worker_args(spec), env=env).start()
+    proc.wait_for_log(" ready.")
+    if spec.startswith("prefork:"):
+        deadline = time.monotonic() + 60
+        while len(descendants(proc.pid)) < int(spec.split(":")[1]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    time.sleep(0.5)
+    return proc
+
+
+class RssPeak:
+    """The highest total RSS (KiB) of a process and its descendants, sampled every 0.2 s."""
+
+    def __init__(self, proc: Proc) -> None:
+        self.proc = proc
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, sum(rss_kib(p) for p in self.proc.pids()))
+            self._stop.wait(0.2)
+
+    def start(self) -> "RssPeak":
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def run(spec: str, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: dict[str, str],
         redis_pid: int) -> dict[str, Any]:
-    run_id = f"p{processes}x{int(time.time()) % 100000}"
-    worker = start_celery(env, bridge.queue, concurrency=processes, name=f"e2e{processes}")
+    tag = spec.replace(":", "")
+    processes = int(spec.split(":")[1]) if spec.startswith("prefork:") else 1
+    in_flight = int(spec.split(":")[1]) if ":" in spec else DEFAULT_CONCURRENCY
+    run_id = f"{tag}x{int(time.time()) % 100000}"
+    worker = start_worker(env, spec)
     try:
         known = existing_emails(run_id, max(1, int(args.events * (1 - args.new_fraction))))
         t = time.perf_counter()
         seeded = bridge.post_all(seed_bodies(known))
         if bridge.wait(seeded, timeout=args.timeout) < len(seeded):
             raise RuntimeError(f"seeding did not finish in {args.timeout} s:\n{worker.log_tail()}")
-        print(f"  {processes} process(es): seeded {len(known)} customers in {time.perf_counter() - t:.1f} s",
+        print(f"  {spec}: seeded {len(known)} customers in {time.perf_counter() - t:.1f} s",
               flush=True)
 
         # Saturation: the batch is queued while the workers are stopped (so posting it, which costs
@@ -130,18 +210,20 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         commands_before = bridge.command_counts()
         ids = bridge.post_all(mix(args.events, run=run_id, existing=known, new_fraction=args.new_fraction))
         trips = RoundTrips()  # counted in the worker's processes (bench/roundtrips.py)
-        worker = start_celery(trips.env(env), bridge.queue, concurrency=processes, name=f"e2e{processes}")
+        worker = start_worker(trips.env(env), spec)
+        rss = RssPeak(worker).start()
         meter = CpuMeter({"worker_main": lambda: [worker.pid], "worker_pool": lambda: worker.pids()[1:],
                           "sandbox": sandbox.proc.pids, "redis": lambda: [redis_pid]})
         meter.start()
-        rec = Recording(worker.pids()[1:], tag=f"worker{processes}") if args.profile else None
+        rec = Recording(worker.pids()[1:] or [worker.pid], tag=f"worker-{tag}") if args.profile else None
         bridge.wait_ledger(timeout=args.timeout)
         cpu = meter.stop()
+        rss_peak = rss.stop()
         commands = redis_commands(commands_before, bridge.command_counts(), posted=len(ids))
         time.sleep(1.0)  # the probe writes its counts every half second
         round_trips = trips.totals()
         finished = bridge.wait(ids, timeout=args.timeout)
-        profile = profile_tables(rec.stop(), processes) if rec else None
+        profile = profile_tables(rec.stop(), spec) if rec else None
         calls = [c for c in sandbox.calls(since) if c["path"].startswith("/api/")]
         sat = bridge.timings(ids)
         done = [e for e in sat if e["status"] == "done"]
@@ -165,8 +247,11 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         paced = [e for e in bridge.timings(pids) if e["status"] == "done"]
         lat = sorted((e["finished"] - e["accepted"]) * 1000 for e in paced)
 
-        # Baseline: the same API calls straight at the sandbox, same number of processes.
-        base = replay(sandbox.url, calls, processes, run_id)
+        # Baseline: the same API calls straight at the sandbox, as many processes as the worker has.
+        if args.api_latency_ms:   # as many calls in flight as the worker can have
+            base = replay_in_flight(sandbox.url, calls, in_flight, run_id)
+        else:
+            base = replay(sandbox.url, calls, min(4, processes), run_id)
         base_eps = base["calls_per_s"] / per_event_calls if per_event_calls else float("nan")
     finally:
         worker.stop()
@@ -175,7 +260,8 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         key = c["method"] + (" search" if c["method"] == "GET" and "search" in (c.get("query") or {}) else "")
         methods[key] = methods.get(key, 0) + 1
     row = {
-        "processes": processes, "events": len(ids), "done": len(done), "events_per_s": eps,
+        "worker": spec, "command": " ".join(["cstar-bridge"] + worker_args(spec)[3:]), "processes": processes,
+        "rss_mib": rss_peak / 1024, "in_flight": in_flight, "events": len(ids), "done": len(done), "events_per_s": eps,
         "calls_per_event": per_event_calls, "calls_by_method": methods, "api_ms_per_event": api_ms,
         "redis_commands_per_event": sum(commands.values()) / max(1, len(done)),
         "redis_bytes_per_done_event": event_bytes,
@@ -195,11 +281,11 @@ def run(processes: int, args: Any, bridge: BenchBridge, sandbox: Sandbox, env: d
         "statuses": {s: sum(1 for e in sat if e["status"] == s) for s in {e["status"] for e in sat}},
         "profile": profile,
     }
-    print(f"  {processes} process(es): {eps:.1f} events/s ({per_event_calls:.2f} calls/event), paced at "
+    print(f"  {spec}: {eps:.1f} events/s, RSS {rss_peak / 1024:.0f} MiB ({per_event_calls:.2f} calls/event), paced at "
           f"{rate:.1f}/s: p50 {row['p50_ms']:.0f} ms p99 {row['p99_ms']:.0f} ms; API replay baseline "
           f"{base_eps:.1f} events/s -> ratio {row['ratio']:.2f}", flush=True)
     rt = row["round_trips"]
-    print(f"  {processes} process(es): Redis round trips per event {rt['all']:.2f} = bridge {rt['ours']:.2f} + "
+    print(f"  {spec}: Redis round trips per event {rt['all']:.2f} = bridge {rt['ours']:.2f} + "
           f"Celery {rt['celery']:.2f} + other {rt['other']:.2f}; bridge by site: "
           + ", ".join(f"{k} {v}" for k, v in rt["ours_by_site"].items() if v >= 0.01)
           + "; Celery by site: " + ", ".join(f"{k} {v}" for k, v in rt["celery_by_site"].items() if v >= 0.01),
@@ -211,7 +297,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="POST -> customer changed: events/s and accepted->done latency.")
     ap.add_argument("--events", type=int, default=300, help="events in the saturation batch (default 300)")
     ap.add_argument("--new-fraction", type=float, default=0.5, help="share of events for new customers (0.5)")
-    ap.add_argument("--processes", default="1,2", help="Celery worker process counts (default 1,2)")
+    ap.add_argument("--workers", default="default,prefork:2",
+                    help="workers to measure, in turn: `default` (`cstar-bridge worker` as it starts by "
+                         "default) or POOL:N (`--pool POOL -c N`); default: default,prefork:2")
+    ap.add_argument("--processes", default=None,
+                    help="the earlier form: prefork worker process counts, e.g. 1,2 (= --workers prefork:1,prefork:2)")
+    ap.add_argument("--api-latency-ms", type=int, default=0,
+                    help="the sandbox's latency fault on every API call, in ms (default 0)")
     ap.add_argument("--paced-seconds", type=float, default=10.0, help="length of the paced phase (10)")
     ap.add_argument("--paced-fraction", type=float, default=0.3,
                     help="paced rate as a share of the saturation rate (default 0.3: posting shares "
@@ -221,7 +313,9 @@ def main() -> int:
                     help="py-spy the worker processes during the saturation phase (needs py-spy)")
     ap.add_argument("--name", default="e2e")
     args = ap.parse_args()
-    counts = [int(x) for x in args.processes.split(",") if x]
+    specs = [x for x in args.workers.split(",") if x]
+    if args.processes:
+        specs = [f"prefork:{n}" for n in args.processes.split(",") if n]
 
     m = machine()
     print(f"machine: {machine_line(m)}")
@@ -230,13 +324,16 @@ def main() -> int:
     config = write_config(server.url, sandbox_url=sandbox.url, name="e2e")
     env = bridge_env(config)
     bridge = BenchBridge(config)
-    rows = [run(p, args, bridge, sandbox, env, server.proc.pid) for p in counts]  # type: ignore[union-attr]
+    if args.api_latency_ms:
+        sandbox.http.put("/_sandbox/faults", json=[{"action": "latency", "latency_ms": args.api_latency_ms,
+                                                    "rate": 1.0}]).raise_for_status()
+    rows = [run(spec, args, bridge, sandbox, env, server.proc.pid) for spec in specs]  # type: ignore[union-attr]
     for r in rows:
         r["round_trips_all"], r["round_trips_ours"] = r["round_trips"]["all"], r["round_trips"]["ours"]
     table = print_table(
         f"end to end: {args.events} events, {args.new_fraction:.0%} new customers, the rest a tag + metadata "
-        "change to a known customer",
-        [("worker processes", "processes", "d"), ("events/s", "events_per_s", ".1f"),
+        f"change to a known customer; API latency {args.api_latency_ms} ms",
+        [("worker", "command", ""), ("events/s", "events_per_s", ".1f"), ("RSS MiB", "rss_mib", ".0f"),
          ("API calls/event", "calls_per_event", ".2f"),
          ("Redis cmds/event", "redis_commands_per_event", ".1f"),
          ("round trips/event", "round_trips_all", ".2f"), ("of which the bridge's", "round_trips_ours", ".2f"),

@@ -84,7 +84,7 @@ def create_celery(config: Config) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_soft_shutdown_timeout=w.soft_shutdown_timeout,
-        worker_max_memory_per_child=w.max_memory_per_child_mib * 1024 or None,  # KiB
+        worker_max_memory_per_child=w.max_memory_per_child_mib * 1024 or None,  # KiB; prefork (else pool_guards)
         worker_enable_soft_shutdown_on_idle=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
@@ -94,7 +94,7 @@ def create_celery(config: Config) -> Celery:
                                    "interval_max": 0.25},
         broker_heartbeat=0,
     )
-    from workers import reconciler, tasks
+    from workers import pool_guards, reconciler, tasks
 
     @worker_init.connect(weak=False)
     def size_for_the_pool(sender: Any = None, **_: Any) -> None:
@@ -106,4 +106,5 @@ def create_celery(config: Config) -> Celery:
 
     tasks.register(app, config)
     reconciler.install(app, config)
+    pool_guards.install(app, config)   # time limits and the memory guard on the threads pool
     return app

@@ -25,7 +25,7 @@ from typing import IO, Any
 import click
 
 from bridge.cli.common import config_option, shown_url
-from bridge.cli.serve import gunicorn_command
+from bridge.cli.serve import celery_worker_command, gunicorn_command, pool_options
 
 DEV_TOKEN = "dev-token"
 DEV_ADMIN = "dev-admin"
@@ -213,11 +213,11 @@ def _wait_http(url: str, stack: Stack, what: str, timeout: float = 60.0) -> None
 @click.option("--port", default=8000, show_default=True, type=int, help="the bridge")
 @click.option("--sandbox-port", default=8100, show_default=True, type=int)
 @click.option("--no-sandbox", is_flag=True, help="talk to the real API from the config instead")
-@click.option("--concurrency", "-c", default=2, show_default=True, type=int, help="worker processes")
+@pool_options
 @click.option("--state-dir", default=".dev", show_default=True, type=click.Path(file_okay=False),
               help="embedded Redis data and the generated config")
 def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no_sandbox: bool,
-            concurrency: int, state_dir: str) -> None:
+            pool: str, concurrency: int, state_dir: str) -> None:
     """Run Redis, the sandbox, a worker and the bridge; Ctrl-C, SIGTERM or SIGHUP stops all of it."""
     from bridge.cli.dev_runtime import RUNTIME_FILE, remove_runtime, write_runtime
 
@@ -263,9 +263,8 @@ def dev_cmd(config_path: str | None, host: str, port: int, sandbox_port: int, no
         if sandbox_url:
             stack.start("sandbox", [sys.executable, "-m", "sandbox", "--port", str(sandbox_port)], env)
             _wait_http(f"{sandbox_url}/_sandbox/stats", stack, "the sandbox")
-        stack.start("worker", [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", cfg.queue,
-                               "-c", str(concurrency), "-l", "info", "--without-gossip", "--without-mingle"], env,
-                    ready_marker=b" ready.")
+        stack.start("worker", celery_worker_command(cfg.queue, pool=pool, concurrency=concurrency), env,
+                    ready_marker=b" ready.")  # the same worker as `cstar-bridge worker`
         stack.start("bridge", gunicorn_command(host, port, 1), env)  # the same server settings as `web`
         bridge_url = f"http://{host}:{port}"
         _wait_http(f"{bridge_url}/readyz", stack, "the bridge")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from typing import Any
 
 import click
 
@@ -46,15 +47,38 @@ def web_cmd(config_path: str | None, host: str, port: int, workers: int, worker_
     os.execv(sys.executable, args)
 
 
+POOLS = ("threads", "prefork", "gevent")
+DEFAULT_POOL = "threads"
+DEFAULT_CONCURRENCY = 64   # tasks in flight per worker process (threads, gevent); processes for prefork
+
+
+def celery_worker_command(queue: str, *, pool: str = DEFAULT_POOL, concurrency: int = DEFAULT_CONCURRENCY,
+                          loglevel: str = "info") -> list[str]:
+    """The Celery worker command `worker` and `dev` both run. A worker waits on the API almost all the
+    time, so one process keeps many events in flight, each in a thread (the time limits and the
+    memory guard are workers.pool_guards'); `--pool prefork -c N` is N processes, one event each."""
+    return [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queue, "-P", pool,
+            "-c", str(concurrency), "-l", loglevel, "--without-gossip", "--without-mingle"]
+
+
+def pool_options(f: Any) -> Any:
+    """`--pool` and `--concurrency`, the same for `worker` and `dev`."""
+    f = click.option("--concurrency", "-c", default=DEFAULT_CONCURRENCY, show_default=True, type=click.IntRange(1),
+                     help="events in flight at once: threads, processes (prefork) or greenlets (gevent)")(f)
+    return click.option("--pool", "-P", default=DEFAULT_POOL, show_default=True, type=click.Choice(POOLS),
+                        help="threads: one process, many events in flight (the API's latency, not processes, "
+                             "bounds throughput); prefork: a process per event; gevent: greenlets (only "
+                             "the hard time limit, CPU work stops every event of the process)")(f)
+
+
 @click.command("worker")
 @config_option
-@click.option("--concurrency", "-c", default=2, show_default=True, type=int)
+@pool_options
 @click.option("--loglevel", "-l", default="info", show_default=True)
-def worker_cmd(config_path: str | None, concurrency: int, loglevel: str) -> None:
+def worker_cmd(config_path: str | None, pool: str, concurrency: int, loglevel: str) -> None:
     """Run a Celery worker on the bridge's queue (`celery -A workers worker` with defaults)."""
     cfg = load_or_exit(config_path, needs_api=True)
     if config_path:
         os.environ["BRIDGE_CONFIG"] = config_path
-    args = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", cfg.queue, "-c", str(concurrency),
-            "-l", loglevel, "--without-gossip", "--without-mingle"]
+    args = celery_worker_command(cfg.queue, pool=pool, concurrency=concurrency, loglevel=loglevel)
     os.execv(sys.executable, args)

@@ -16,7 +16,7 @@ def test_write_applied_then_connection_dropped_applies_each_change_once(make_sta
     stack = make_stack(default_worker=True)
     stack.sandbox.set_faults([{"action": "drop_after_write", "rate": 0.25, "methods": ["POST", "PATCH"],
                                "seed": 11}])
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     batch = post_batch(stack, n=scaled(120), customers=25, domain="drop.test")
     stack.wait_for(batch.ids, timeout=scaled_timeout(180))
 
@@ -85,7 +85,7 @@ def test_same_delivery_sequential_concurrent_and_reused_key(make_stack):
     assert {a.status_code for a in answers} == {200}
     assert {a.get_json()["data"]["eventId"] for a in answers} == {eid}
 
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     stack.wait_for([eid])
     c = stack.customer("once@dup.test")
     assert c["notes"].count("exactly-once-note") == 1
@@ -110,7 +110,7 @@ def test_atomic_claim_has_no_in_flight_window(make_stack):
 
 def test_provider_redelivery_without_key_is_deduplicated_by_body(make_stack):
     stack = make_stack(default_worker=True)
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     body = {"email": "hash@dup.test", "note": "by-body-hash"}
     ids = {stack.accepted_id(stack.post(body=body)) for _ in range(5)}
     assert len(ids) == 1

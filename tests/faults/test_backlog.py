@@ -1,7 +1,8 @@
 """The reconciler leaves alone what a live worker holds and what merely waits in a long queue.
 
 A backlog of 2,000 events (production sees 10k; smaller here to keep the suite fast, the rule does
-not depend on the size) waits in front of two live, slow workers (default `worker:` settings). Over
+not depend on the size) waits in front of two live, slow workers (as `cstar-bridge worker` starts
+them, default `worker:` settings). Over
 several liveness rounds nothing is restored or re-enqueued, and no event is carried by two messages.
 The age sweep, run as if its `reconcile_after` had long passed for every event, re-enqueues nothing
 either, because every event is still on the queue or delivered; the negative control runs the same
@@ -36,13 +37,15 @@ def _messages(stack) -> Counter:
 
 
 def test_a_long_queue_and_live_workers_are_left_alone(make_stack):
-    stack = make_stack(default_worker=True)
-    stack.sandbox.set_faults([{"action": "latency", "latency_ms": 300, "rate": 1.0}])
+    # Slow enough that two workers with 64 events in flight each (and a customer's burst merged into
+    # one write) cannot drain the backlog while the test looks: 5 s an API call, one customer an event.
+    stack = make_stack(default_worker=True, cstar={"read_timeout": 20})
+    stack.sandbox.set_faults([{"action": "latency", "latency_ms": 5000, "rate": 1.0}])
     n = scaled(2000)
-    ids = [stack.accepted_id(stack.post(body={"email": f"b{i % 50}@backlog.test", "tag": f"t{i}"}))
+    ids = [stack.accepted_id(stack.post(body={"email": f"b{i}@backlog.test", "tag": f"t{i}"}))
            for i in range(n)]
-    stack.start_worker(concurrency=2)
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
+    stack.start_worker()
     rounds = 5 * stack.config.worker.heartbeat_interval + stack.config.worker.heartbeat_ttl
     time.sleep(rounds)   # several liveness rounds, and longer than a heartbeat lives
 

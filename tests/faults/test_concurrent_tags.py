@@ -21,15 +21,15 @@ def _run(make_stack, *, locks: bool):
     stack = make_stack(default_worker=True, worker={"customer_locks": locks})
     # Latency on reads widens the read-modify-write window the way a slow API does.
     stack.sandbox.set_faults([{"action": "latency", "latency_ms": 25, "rate": 1.0, "methods": ["GET"]}])
-    stack.start_worker(concurrency=2)
-    stack.start_worker(concurrency=2)  # four processes racing on four customers
+    stack.start_worker()
+    stack.start_worker()  # two workers, each with many events in flight, racing on four customers
     # The customers exist first: every event is then a read-modify-write of their tag list.
     stack.wait_for([stack.accepted_id(stack.post(body={"email": e, "name": "T"})) for e in CUSTOMERS])
     expected = {e: {"lead"} for e in CUSTOMERS}
     ids = []
     for i in range(N):
-        # Runs of 10 events per customer: the four processes pick consecutive events, so they race
-        # on the same customer (round-robin would give each process a different one).
+        # Runs of 10 events per customer: the workers' threads pick consecutive events, so they race
+        # on the same customer (round-robin would give each a different one).
         email = CUSTOMERS[(i // 10) % len(CUSTOMERS)]
         ids.append(stack.accepted_id(stack.post(body={"email": email, "tag": f"tag{i}"})))
         expected[email].add(f"tag{i}")

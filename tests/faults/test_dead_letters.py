@@ -17,7 +17,7 @@ def test_poison_event_is_dead_lettered_then_replayed_once(make_stack, status, pe
     stack = make_stack(default_worker=True, worker={"max_retries": 2})  # a smaller attempt budget
     stack.sandbox.set_faults([{"action": "error", "status": status, "rate": 1.0, "methods": ["POST", "PATCH"],
                                "body_contains": "poison@"}])
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     poison = stack.accepted_id(stack.post(body={"email": "poison@dead.test", "name": "P", "note": "poison-note"}))
     others = post_batch(stack, n=scaled(20), customers=5, domain="fine.test")
 

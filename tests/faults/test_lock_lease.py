@@ -26,8 +26,8 @@ EMAILS = ["slow@lease.test", "slow2@lease.test"]
 def _run(make_stack, *, renewal: bool) -> dict[str, list[str]]:
     stack = make_stack(default_worker=True, worker={"lock_lease": LEASE, "lock_renewal": renewal},
                        cstar={"rate_limit_per_minute": 60})
-    stack.start_worker(concurrency=2)
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
+    stack.start_worker()
     expected = {e: {"lead"} for e in EMAILS}
     ids = []
     n = scaled(48)

@@ -43,12 +43,12 @@ FINISH_WITHIN = 90.0
 
 @pytest.fixture
 def poison_stack(make_stack, tmp_path) -> Iterator[tuple[Any, str]]:
-    """Default `worker:` settings, `cstar-bridge web` over a real socket, one real worker with 2 pool processes."""
+    """Default `worker:` settings, `cstar-bridge web` over a real socket, one real worker as `cstar-bridge worker` starts it."""
     rules = tmp_path / "poison.yaml"
     rules.write_text(RULES)
     stack = make_stack(rules=[rules], default_worker=True)
     assert stack.config.worker.task_time_limit == 120 and stack.config.worker.reconcile_after == 300
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     with WebServer(stack, tmp_path / "web.log") as web:
         yield stack, web.url
         assert "Traceback" not in web.log_text(), web.log_text()[-3000:]

@@ -21,7 +21,7 @@ def test_sigkill_redis_mid_batch_then_restart_loses_no_accepted_event(tmp_path, 
     server = RedisServer(data_dir=tmp_path / "redis").start()
     stack = BridgeStack(tmp_path, server.url, sandbox, default_worker=True)
     try:
-        stack.start_worker(concurrency=2)
+        stack.start_worker()
         batch = Batch()
         statuses_while_down: list[int] = []
         i = 0

@@ -36,7 +36,7 @@ def test_replayed_dead_events_get_a_fresh_budget_and_deadline_and_apply_once(mak
     late = stack.accepted_id(stack.post(body={"email": LATE, "name": "L", "tag": "late-tag", "note": "late-note"}))
     deadline = stack.config.worker.rate_limit_deadline
     stack.redis.hset(f"{stack.prefix}event:{late}", "accepted_at", repr(time.time() - deadline - 600))
-    stack.start_worker(concurrency=2)
+    stack.start_worker()
     flaky = stack.accepted_id(stack.post(body={"email": FLAKY, "name": "F", "tag": "flaky-tag",
                                                "note": "flaky-note"}))
     dead = stack.wait_for([late, flaky], statuses=("dead",), timeout=scaled_timeout(120))

@@ -19,6 +19,7 @@ import yaml
 
 from bridge import create_app
 from workers.config import load_config
+from bridge.cli.serve import DEFAULT_CONCURRENCY, DEFAULT_POOL
 from tests.support.worker import WorkerProcess
 
 TOKEN = "test-token"
@@ -69,8 +70,9 @@ class BridgeStack:
         self.env.update(BRIDGE_CONFIG=str(self.config_path), PYTHONUNBUFFERED="1")
 
     # processes -----------------------------------------------------------------------------------
-    def start_worker(self, concurrency: int = 1, pool: str = "prefork",
+    def start_worker(self, concurrency: int = DEFAULT_CONCURRENCY, pool: str = DEFAULT_POOL,
                      args: list[str] | None = None) -> WorkerProcess:
+        """A worker started as `cstar-bridge worker` starts it (its pool and concurrency) unless told."""
         name = f"w{len(self.workers) + 1}"
         w = WorkerProcess(self.env, self.tmp / f"{self.queue}-{name}.log", queue=self.queue,
                           concurrency=concurrency, pool=pool, name=f"{name}-{self.queue}", args=args)

@@ -10,12 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+from bridge.cli.serve import DEFAULT_CONCURRENCY, DEFAULT_POOL
+
 
 class WorkerProcess:
-    """`celery -A workers worker` as a child process, with its log in a file."""
+    """`celery -A workers worker` as a child process, with its log in a file; by default with the pool and
+    concurrency `cstar-bridge worker` starts (bridge.cli.serve)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, queue: str, concurrency: int = 1,
-                 pool: str = "prefork", name: str = "w1", args: list[str] | None = None,
+    def __init__(self, env: dict[str, str], log_path: Path, *, queue: str, concurrency: int = DEFAULT_CONCURRENCY,
+                 pool: str = DEFAULT_POOL, name: str = "w1", args: list[str] | None = None,
                  cwd: Path | None = None) -> None:
         self.env = env
         self.args = args  # another production command line (`cstar-bridge worker ...`), run from `cwd`
@@ -51,7 +54,7 @@ class WorkerProcess:
         return self.proc.pid
 
     def child_pids(self) -> list[int]:
-        """The pool's child processes (for SIGKILLing them)."""
+        """The pool's child processes (for SIGKILLing them; none on the threads pool)."""
         out = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
 
