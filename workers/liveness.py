@@ -70,9 +70,22 @@ redis.call('RPUSH', KEYS[3], ARGV[3])
 return 1
 """
 
+# An unacked message of our queue that no worker ever recorded holding: its receiver died between
+# kombu's record of the delivery and its own (milliseconds; longer when many task threads share the
+# process's GIL). Back to the head of the queue, if it is still exactly what we read.
+_RESTORE_UNCLAIMED = """
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return 0 end
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('RPUSH', KEYS[3], ARGV[3])
+return 1
+"""
+
 UNACKED = "unacked"            # kombu's Redis transport: delivery tag -> [message, exchange, routing key]
 UNACKED_INDEX = "unacked_index"
-_ARGSREPR = re.compile(rb'"argsrepr": ?"\[\'([^\'"\\]+)\'\]"')
+# The event id in a task message: ['evt_…'] as enqueued, ('evt_…',) as a retry publishes it.
+_ARGSREPR = re.compile(rb'"argsrepr": ?"[\[(]\'([^\'"\\]+)\',?[\])]"')
 
 
 def main_id() -> str:
@@ -223,6 +236,7 @@ class Reaper:
         self.push_front = push_front
         self._requeue = r.register_script(_REQUEUE)
         self._restore = r.register_script(_RESTORE)
+        self._restore_unclaimed = r.register_script(_RESTORE_UNCLAIMED)
 
     def alive(self, idents: list[str]) -> dict[str, bool]:
         pipe = self.r.pipeline(transaction=False)
@@ -249,7 +263,7 @@ class Reaper:
 
     def _recover(self, worker: str, out: Recovery) -> None:
         out.dead_workers.append(worker)
-        restored = set(self.restore_held(worker))
+        restored = set(self.restore_held(worker)) | set(self.restore_unclaimed())
         out.restored.extend(restored)
         for eid in [_s(e) for e in self.r.smembers(self.keys.owned(worker))]:
             if self._requeue_event(eid, worker=worker, owner=""):
@@ -272,6 +286,40 @@ class Reaper:
             if eid:
                 restored.append(eid)
         self.r.delete(self.keys.held(worker))
+        return restored
+
+    def restore_unclaimed(self, older_than: float = 10.0) -> list[str]:
+        """Put back every message of this queue delivered more than `older_than` s ago (a live worker
+        records what it receives within milliseconds) that no worker recorded holding; the event ids."""
+        tags = [_s(t) for t in self.r.zrangebyscore(UNACKED_INDEX, "-inf", time.time() - older_than)]
+        if not tags:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for tag in tags:
+            pipe.hexists(self.keys.holder, tag)
+        unclaimed = [t for t, held in zip(tags, pipe.execute()) if not held]
+        restored = []
+        for tag in unclaimed:
+            raw = self.r.hget(UNACKED, tag)
+            try:
+                payload, _exchange, routing_key = json.loads(raw) if raw is not None else (None, None, None)
+            except (TypeError, ValueError):
+                continue
+            if routing_key != self.queue or not isinstance(payload, dict):
+                continue
+            with_flag = json.loads(raw)[0]
+            try:
+                with_flag["headers"]["redelivered"] = True
+            except (KeyError, TypeError):
+                pass
+            if self._restore_unclaimed(keys=[UNACKED, UNACKED_INDEX, self.queue, self.keys.holder],
+                                       args=[tag, raw, json.dumps(with_flag)]):
+                eid = event_id_of(payload)
+                if eid:
+                    restored.append(eid)
+        if restored:
+            log.warning("liveness: %d delivered message(s) no worker recorded holding went back to the queue",
+                        len(restored))
         return restored
 
     def _tidy_live(self, worker: str, out: Recovery) -> None:

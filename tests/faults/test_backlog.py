@@ -23,7 +23,7 @@ from workers.reconciler import reconcile_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(600)]
 
-ARGS = re.compile(rb'"argsrepr": ?"\[\'(evt_[0-9a-f]+)\'\]"')
+ARGS = re.compile(rb'"argsrepr": ?"[\[(]\'(evt_[0-9a-f]+)\',?[\])]"')  # ['evt_…'], or ('evt_…',) from a retry
 
 
 def _messages(stack) -> Counter:

@@ -39,7 +39,7 @@ def _kill_redis_while_a_task_waits(tmp_path, sandbox, *, stock_kombu: bool) -> N
                 sys.executable, "-m", "celery", "-A", "tests.support.stock_kombu_app", "worker", "-Q", stack.queue,
                 "-c", "2", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"])
         else:
-            worker = stack.start_worker(concurrency=2)
+            worker = stack.start_worker()
         batch = Batch()
 
         def post(i: int) -> None:

@@ -31,7 +31,7 @@ def test_an_event_whose_message_was_lost_in_flight_is_given_back_when_the_worker
     stack = BridgeStack(tmp_path, server.url, sandbox, default_worker=True)
     try:
         eid = _accept_then_lose_its_message(stack)
-        worker = stack.start_worker(concurrency=2)
+        worker = stack.start_worker()
         server.kill()
         time.sleep(1.0)
         server.start()
@@ -52,7 +52,7 @@ def test_negative_control_without_a_reconnect_the_lost_event_waits(tmp_path, san
     stack = BridgeStack(tmp_path, server.url, sandbox, default_worker=True)
     try:
         eid = _accept_then_lose_its_message(stack)
-        stack.start_worker(concurrency=2)
+        stack.start_worker()
         time.sleep(20)
         assert stack.event(eid)["status"] == "queued"
     finally:

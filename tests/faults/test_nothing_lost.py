@@ -43,7 +43,8 @@ def held_event_ids(stack, wid: str) -> set[str]:
         raw = stack.redis.hget("unacked", tag)
         if raw:
             payload = json.loads(raw)[0]
-            ids.add(payload["headers"]["argsrepr"].strip("[]'"))
+            # ['evt_…'] as enqueued, ('evt_…',) as a retry publishes it
+            ids.add(payload["headers"]["argsrepr"].strip("[]()',"))
     return ids | {e.decode() for e in stack.redis.smembers(f"{stack.prefix}owned:{wid}")}
 
 

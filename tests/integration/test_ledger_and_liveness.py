@@ -178,3 +178,39 @@ def test_a_live_workers_dead_pool_process_gives_back_what_no_message_carries(sto
     assert sorted(out.requeued) == sorted([acked, requeued_by_celery]) and pushed == [acked]
     assert {store.load(e)["status"] for e in (acked, requeued_by_celery)} == {"queued"}
     assert not out.dead_workers
+
+
+def test_in_flight_event_ids_reads_a_retry_message_too(r):
+    """A retry publishes its args as a tuple: ('evt_…',); it carries the event as much as ['evt_…']."""
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    a = new_event_id()
+    r.lpush(queue, json.dumps({"headers": {"argsrepr": f"('{a}',)"}}))
+    assert a in liveness.in_flight_event_ids(r, queue)
+
+
+def test_a_dead_workers_message_it_never_recorded_holding_comes_back(store, r):
+    """Killed between kombu's record of the delivery (`unacked`) and its own (`held:`/`holder`): the
+    message is found as unclaimed once it is older than a heartbeat's life, and goes back to the
+    queue; a recent unclaimed message (a live worker about to record it), a claimed one and another
+    queue's are left alone."""
+    prefix, queue = store.prefix, f"q-{uuid.uuid4().hex[:8]}"
+    keys = liveness.Keys(prefix)
+    dead, live = "host:7:dead", "host:8:live"
+    r.hset(keys.workers, dead, "{}")
+    r.hset(keys.workers, live, "{}")
+    r.set(keys.hb(live), "1", ex=30)
+    orphan, recent, claimed, other = (new_event_id() for _ in range(4))
+    tags = {}
+    for eid, q in ((orphan, queue), (recent, queue), (claimed, queue), (other, f"{queue}-other")):
+        tags[eid] = _held_message(r, prefix, q, live, eid)
+    for eid in (orphan, recent, other):   # delivered, never recorded as held
+        r.srem(keys.held(live), tags[eid])
+        r.hdel(keys.holder, tags[eid])
+    for eid in (orphan, claimed, other):
+        r.zadd(liveness.UNACKED_INDEX, {tags[eid]: time.time() - 60})
+    out = liveness.Reaper(r, prefix=prefix, queue=queue, look_again_after=AFTER, push_front=lambda e: None).round()
+    assert out.dead_workers == [dead] and out.restored == [orphan]
+    assert [json.loads(m)["headers"]["argsrepr"] for m in r.lrange(queue, 0, -1)] == [f"['{orphan}']"]
+    assert r.hget(liveness.UNACKED, tags[orphan]) is None
+    for eid in (recent, claimed, other):
+        assert r.hget(liveness.UNACKED, tags[eid]) is not None
