@@ -121,7 +121,7 @@ def test_cstar_environment_reaches_web_and_worker_when_the_file_has_no_cstar_sec
 
         # SIGTERM to each main process (as systemd or docker sends it) stops its whole tree and frees the port
         started = set().union(*(descendants(p.pid) | {p.pid} for p in procs))
-        assert len(started) >= 4, started  # gunicorn master + worker, celery main + pool
+        assert len(started) >= 3, started  # gunicorn master + worker, the celery worker (threads: one process)
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
