@@ -126,6 +126,7 @@ def _register_api(app: Flask, state: SandboxState) -> None:
     @app.before_request
     def apply_faults() -> Response | None:
         g.started = time.perf_counter()
+        g.arrived = time.time()   # when the request arrived (what a rate limiter counts); `ts` is when it was answered
         g.request_id = _new_request_id()
         if not request.path.startswith(API_PREFIX):
             return None
@@ -227,7 +228,7 @@ def _call_entry(response: Response) -> dict[str, Any]:
     key: ApiKey | None = g.get("api_key")
     decision: FaultDecision = g.get("faults") or FaultDecision()
     entry: dict[str, Any] = {
-        "ts": time.time(), "method": request.method, "path": request.path,
+        "ts": time.time(), "arrived": g.get("arrived"), "method": request.method, "path": request.path,
         "query": request.args.to_dict(flat=True), "status": response.status_code,
         "key_type": key.kind if key else None, "team": key.team_id if key else None,
         "duration_ms": round((time.perf_counter() - g.started) * 1000, 3), "request_id": g.request_id,
