@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 from workers.config import Config, Secret
+from workers.kept_rules import KeptRules
 from workers.retention import policy_for, redact_event
 from workers.store import EventStore
 from workers.stored_trace import worded_trace_fields
@@ -82,7 +83,9 @@ def event_detail(store: EventStore, config: Config, event_id: str) -> dict[str, 
     if ev is None:
         return None
     # a trace kept as verdicts is worded from the data as processed, before anything is redacted for display
-    ev.update(worded_trace_fields(ev, event_id, config.rule_paths(), config.trace_max_bytes))
+    # (with the rule set that evaluated it, as a worker kept it, when the rule files changed since)
+    ev.update(worded_trace_fields(ev, event_id, config.rule_paths(), config.trace_max_bytes,
+                                  KeptRules(store.r, store.prefix)))
     ev = redact_event(ev, policy_for(config, ev.get("source")))  # before processing ends, too
     shown = {k: v for k, v in ev.items() if not k.startswith("deliveries:") and not k.startswith("step:")}
     shown["deliveries"] = {k.split(":", 1)[1]: v for k, v in ev.items() if k.startswith("deliveries:")}

@@ -122,8 +122,13 @@ class EventDetailSchema(Schema):
     status = fields.String()
     data = fields.Raw()
     trace = fields.Raw(metadata={"description": "one entry per rule, worded from the verdicts kept with the event"})
+    trace_worded_with = fields.Raw(metadata={"description": "present when the rule files changed since the event "
+                                             "was processed: the trace is worded with the rule set that "
+                                             "evaluated it, as the worker kept it (`ruleset`, `files` by base "
+                                             "name, `note`)"})
     trace_unavailable = fields.Raw(metadata={"description": "why the trace is not worded (the rules changed since "
-                                             "the event was processed); `trace` then lists the matched rules"})
+                                             "the event was processed and the rule set that evaluated it is "
+                                             "no longer kept); `trace` then lists the matched rules"})
     changes = fields.Raw()
     calls = fields.Raw()
     deliveries = fields.Dict(keys=fields.String(), values=fields.String())

@@ -108,7 +108,7 @@ def build(sources: Sequence[tuple[str, str]]) -> tuple[Ruleset, list[Diagnostic]
         needs_customer=any(r.reads_customer for r in rules if r.enabled), fingerprint=fingerprint(sources),
         content_fingerprint=content_fingerprint(sources),
         warnings=tuple(d for d in diagnostics if not d.is_error),
-        tests=tuple(t for c in compiled for t in c.tests))
+        tests=tuple(t for c in compiled for t in c.tests), sources=tuple(sources))
     return ruleset, diagnostics
 
 
@@ -132,8 +132,10 @@ def load_paths(paths: Sequence[str | Path]) -> tuple[Ruleset, list[Diagnostic]]:
     return ruleset, problems + diagnostics
 
 
-_CURRENT: dict[str, Ruleset | None] = {}  # fingerprint → the rule set (None: it has errors), the last few
-_CURRENT_KEPT = 4
+# fingerprint → the rule set (None: it has errors), the last few: the files now and the kept rule sets of
+# the events being read
+_CURRENT: dict[str, Ruleset | None] = {}
+_CURRENT_KEPT = 6
 _CURRENT_LOCK = threading.Lock()
 _UNKNOWN: Any = object()
 
@@ -143,16 +145,39 @@ def current_ruleset(paths: Sequence[str | Path]) -> tuple[Ruleset | None, str]:
     content fingerprint, compiled once per content: for readers that ask on every request (a stored
     trace is worded with the rule set that evaluated it)."""
     sources, problems = read_sources(paths)
+    return (None if problems else _compiled(sources)), content_fingerprint(sources)
+
+
+def kept_sources(ruleset: Ruleset) -> list[tuple[str, str]]:
+    """What a worker keeps of its rule set to word its traces later: (base name, text) per file, in
+    load order — exactly what `content_fingerprint` is computed from."""
+    return [(Path(name).name, text) for name, text in ruleset.sources]
+
+
+def kept_ruleset(files: Sequence[tuple[str, str]]) -> Ruleset | None:
+    """The rule set of kept files (`kept_sources`: base name, text) as it was compiled, its
+    `content_fingerprint` the same (None when they have errors); compiled once per content, like
+    `current_ruleset`. Its rules name their files by these base names; a base name repeated (two
+    folders' `rules.yaml`) is told apart as `(2)/rules.yaml`."""
+    seen: dict[str, int] = {}
+    named: list[tuple[str, str]] = []
+    for name, text in files:
+        seen[name] = seen.get(name, 0) + 1
+        named.append((name if seen[name] == 1 else f"({seen[name]})/{name}", text))
+    return _compiled(named)
+
+
+def _compiled(sources: list[tuple[str, str]]) -> Ruleset | None:
     key = fingerprint(sources)
     found: Ruleset | None = _CURRENT.get(key, _UNKNOWN)
     if found is _UNKNOWN:
         ruleset, diagnostics = build(sources)
-        found = None if any(d.is_error for d in problems + diagnostics) else ruleset
+        found = None if any(d.is_error for d in diagnostics) else ruleset
         with _CURRENT_LOCK:  # web threads or greenlets may ask at once
             while len(_CURRENT) >= _CURRENT_KEPT:
                 del _CURRENT[next(iter(_CURRENT))]
             _CURRENT[key] = found
-    return found, content_fingerprint(sources)
+    return found
 
 
 def lint_paths(paths: Sequence[str | Path]) -> list[Diagnostic]:

@@ -72,6 +72,9 @@ class Ruleset:
     content_fingerprint: str = ""
     warnings: tuple[Diagnostic, ...] = ()
     tests: tuple[RuleTest, ...] = field(default=(), repr=False)
+    # (file name, text) in load order, exactly what was compiled: a worker keeps them (base names) so
+    # that a trace can be worded later with the rule set that evaluated the event (rules.lint.kept_ruleset)
+    sources: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
     _index: list[Any] = field(default_factory=list, init=False, repr=False, compare=False, hash=False)
 
     @property

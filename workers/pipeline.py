@@ -360,6 +360,8 @@ def _unexpected(ctx: Any, ev: dict[str, Any], event_id: str, exc: Exception, fai
 
 def _trace(ctx: Any, evaluation: Any, steps: list[dict[str, Any]], ev: dict[str, Any]) -> dict[str, Any]:
     """The hash fields that keep an evaluation's trace: its verdicts, worded when read (workers.stored_trace)."""
+    if ctx.kept is not None:  # the rule set that words them, kept first (at most once an hour per process)
+        ctx.kept.keep(ctx.ruleset)
     return trace_fields(evaluation, steps, ev, policy_for(ctx.config, ev.get("source")), ctx.config.trace_max_bytes)
 
 

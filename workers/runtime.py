@@ -26,6 +26,7 @@ from workers.coalesce import Inbox
 from workers.config import Config
 from workers.event_steps import EventSteps
 from workers.executor import CustomerIds
+from workers.kept_rules import KeptRules, kept_rules_ttl
 from workers.liveness import start_process_heartbeat
 from workers.locks import CustomerLocks, TaskLocks
 from workers.ordering import OrderMarks
@@ -61,13 +62,14 @@ class WorkerContext:
     inbox: Any = None
     order: Any = None  # workers.ordering.OrderMarks
     steps: Any = None  # workers.event_steps.EventSteps
+    kept: Any = None   # workers.kept_rules.KeptRules: the rule set kept for wording traces later
 
     def for_task(self) -> TaskContext:
         """A context for one task: the shared parts, its own call log and its own locks."""
         task = TaskContext(config=self.config, redis=self.redis, store=self.store, client=self.client,
                            limiter=self.limiter, locks=TaskLocks(self.locks), ids=self.ids, ruleset=self.ruleset,
                            verify_tags=self.verify_tags, coalesce=self.coalesce, inbox=self.inbox, order=self.order,
-                           steps=self.steps)
+                           steps=self.steps, kept=self.kept)
         task.client = self.client.with_hooks(before_request=task.before_request, on_response=task.on_response)
         return task
 
@@ -89,6 +91,7 @@ class TaskContext:
     inbox: Any = None
     order: Any = None
     steps: Any = None
+    kept: Any = None
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def before_request(self, method: str, path: str) -> None:
@@ -121,6 +124,7 @@ def build_context(config: Config, concurrency: int = 1) -> WorkerContext:
         verify_tags=config.worker.verify_tags,
         coalesce=config.worker.coalesce and config.worker.customer_locks,
         inbox=Inbox(r, prefix=config.key_prefix),
+        kept=KeptRules(r, config.key_prefix, kept_rules_ttl(config)),
     )
     ctx.order = OrderMarks(ctx.store, team=team, ttl=config.event_ttl)
     ctx.steps = EventSteps(ctx.store, inbox=ctx.inbox, order=ctx.order, ids=ctx.ids)

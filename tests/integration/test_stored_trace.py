@@ -1,17 +1,20 @@
 """The trace kept with a finished event: verdicts in Redis (small whatever the number of rules), worded
 when someone reads it — the event API, the console, `cstar-bridge events show` — into the trace the
-engine words, cut to `trace_max_bytes` as the stored trace was, and never worded with other rules."""
+engine words, cut to `trace_max_bytes` as the stored trace was, and never worded with other rules: after
+the rule files change, with the rule set that evaluated the event as the worker kept it in Redis."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from rules import evaluate, load_ruleset
+from rules.lint import build
 from rules.verdicts import is_verdicts
 from tests.support.stack import ADMIN, RULES_DIR
 from workers.stored_trace import rules_event
@@ -116,7 +119,57 @@ def test_the_event_api_shows_the_trace_the_engine_words_for_the_event_as_process
     assert stack.shown(second)["trace"] == shown  # the console and `events show` read the same
 
 
-def test_after_the_rules_change_the_trace_says_so_instead_of_wording_other_rules(make_stack, tmp_path: Path):
+CHANGED = ("add_tags: [lead]", "add_tags: [lead, changed]")
+
+
+def _trace_then(stack, event_id: str, files: list[tuple[str, str]]) -> list[dict]:
+    """The trace the engine words on the rule set these files held when the event was processed (the
+    kept time and customers), as JSON."""
+    ev = stack.event(event_id)
+    kept = ev["trace"]
+    ruleset, diagnostics = build(files)
+    assert not [d for d in diagnostics if d.is_error]
+    trace = evaluate(ruleset, rules_event(event_id, ev, ev["data"]), kept.get("customers"),
+                     now=datetime.fromisoformat(kept["now"])).trace
+    return json.loads(json.dumps(trace, default=str))
+
+
+def test_after_the_rules_change_the_trace_is_worded_with_the_rules_that_processed_the_event(make_stack,
+                                                                                            tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    old = (RULES_DIR / "basic.yaml").read_text()
+    rules.write_text(old)
+    stack = make_stack(rules=[rules])
+    stack.start_worker()
+    event_id = stack.accepted_id(stack.post(body=BODY))
+    stack.wait_for([event_id])
+    before = stack.shown(event_id)
+    assert "trace_unavailable" not in before and "trace_worded_with" not in before and len(before["trace"]) > 2
+    fp = stack.event(event_id)["trace"]["ruleset"]
+    # The worker kept the rule set it evaluated with, for at least as long as the event lives.
+    key = f"{stack.prefix}ruleset:{fp}"
+    assert stack.redis.ttl(key) >= stack.redis.ttl(f"{stack.prefix}event:{event_id}") > 0
+
+    rules.write_text(old.replace(*CHANGED) + "  - id: added-later\n    actions: [{add_tags: [later]}]\n")
+    after = stack.shown(event_id)
+    assert "trace_unavailable" not in after
+    assert after["trace_worded_with"]["ruleset"] == fp and after["trace_worded_with"]["files"] == ["rules.yaml"]
+    # Word for word what the engine said when it processed the event, the files named by base name.
+    assert after["trace"] == [{**e, "file": Path(e["file"]).name} for e in before["trace"]]
+    assert after["trace"] == _trace_then(stack, event_id, [("rules.yaml", old)])
+    assert "added-later" not in {e["rule"] for e in after["trace"]}
+    assert ["changed"] not in [a.get("value") for e in after["trace"] for a in e.get("actions", [])]
+    page = _console(stack, f"/console/events/{event_id}")
+    assert "Worded with earlier rules" in page and "Trace not worded" not in page
+    assert 'data-rule="json-details"' in page.replace("'", '"')
+
+    rules.write_text(old)  # back as they were: worded with the files themselves again
+    again = stack.shown(event_id)
+    assert again["trace"] == before["trace"] and "trace_worded_with" not in again
+
+
+def test_when_the_kept_rules_expired_the_trace_says_so_instead_of_wording_other_rules(make_stack,
+                                                                                       tmp_path: Path):
     rules = tmp_path / "rules.yaml"
     rules.write_text((RULES_DIR / "basic.yaml").read_text())
     stack = make_stack(rules=[rules])
@@ -124,16 +177,26 @@ def test_after_the_rules_change_the_trace_says_so_instead_of_wording_other_rules
     event_id = stack.accepted_id(stack.post(body=BODY))
     stack.wait_for([event_id])
     before = stack.shown(event_id)
-    assert "trace_unavailable" not in before and len(before["trace"]) > 2
+    fp = stack.event(event_id)["trace"]["ruleset"]
+    key = f"{stack.prefix}ruleset:{fp}"
+    assert stack.redis.exists(key)
 
-    rules.write_text(rules.read_text().replace("add_tags: [lead]", "add_tags: [lead, changed]"))
+    rules.write_text(rules.read_text().replace(*CHANGED))
+    stack.redis.pexpire(key, 1)  # its time is up
+    deadline = time.monotonic() + 30
+    while stack.redis.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.01)
     after = stack.shown(event_id)
     note = after["trace_unavailable"]
-    assert "the rules changed since this event was processed" in note["reason"] and "simulate" in note["hint"]
-    assert note["rules_then"] == stack.event(event_id)["trace"]["ruleset"] != note["rules_now"]
+    assert "the rules changed since this event was processed" in note["reason"]
+    assert "no longer kept (expired)" in note["reason"] and "simulate" in note["hint"]
+    assert note["rules_then"] == fp != note["rules_now"] and "trace_worded_with" not in after
     assert after["trace"] == [{"rule": r, "matched": True} for r in after["matched"]] and after["matched"]
     page = _console(stack, f"/console/events/{event_id}")
     assert "Trace not worded: the rules changed since this event was processed" in page
+
+    stack.redis.set(key, "not a kept rule set")  # unreadable: the same
+    assert "no longer kept" in stack.shown(event_id)["trace_unavailable"]["reason"]
 
     rules.write_text((RULES_DIR / "basic.yaml").read_text())  # back as they were: worded again
     assert stack.shown(event_id)["trace"] == before["trace"]

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules import EXAMPLES_DIR, evaluate, load_ruleset
+from rules.lint import content_fingerprint, kept_ruleset, kept_sources
 from rules.verdicts import is_verdicts, word_trace
 from tests.rules.support import NOW, ruleset
 from tests.rules.test_indexed_evaluation import INDEXED, customer_states, datas
@@ -161,3 +162,34 @@ def test_the_same_files_at_another_path_word_the_verdicts(tmp_path: Any) -> None
     assert evaluation.matched == ("enterprise-lead",)
     worded = word_trace(_json(evaluation.verdicts()), on_web, event)
     assert worded.problem is None and [e["matched"] for e in worded.trace] == [True, False]
+
+
+def test_the_kept_files_of_a_rule_set_word_its_verdicts_after_the_files_changed(tmp_path: Any) -> None:
+    # a worker keeps (base name, text) of what it compiled; the files then change, and two folders
+    # hold a file of the same name
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "a" / "rules.yaml").write_text((EXAMPLES_DIR / "30-enterprise-lead.yaml").read_text(encoding="utf-8"),
+                                               encoding="utf-8")
+    (tmp_path / "b" / "rules.yaml").write_text("version: 1\nrules:\n  - id: also-typeform\n    when: {source: typeform}\n"
+                                               "    customer: {email: '{{ data.email }}'}\n"
+                                               "    actions: [{add_tags: [tf]}]\n", encoding="utf-8")
+    on_worker = load_ruleset([tmp_path / "a", tmp_path / "b"])
+    files = _json(kept_sources(on_worker))  # as it comes back from Redis
+    assert [name for name, _ in files] == ["rules.yaml", "rules.yaml"]
+    assert content_fingerprint([(n, t) for n, t in files]) == on_worker.content_fingerprint
+    event = {"id": "evt_7", "source": "typeform", "type": "form.submitted",
+             "data": {"email": "cto@bigco.com", "name": "Dana", "form_name": "Book a demo",
+                      "fields": {"company_size": "5000+"}}}
+    evaluation = evaluate(on_worker, event, now=NOW)
+    (tmp_path / "a" / "rules.yaml").write_text("version: 1\nrules: []\n", encoding="utf-8")
+    now_rules = load_ruleset([tmp_path / "a", tmp_path / "b"])
+    assert word_trace(_json(evaluation.verdicts()), now_rules, event).problem is not None
+
+    kept = kept_ruleset(files)
+    assert kept is not None and kept is kept_ruleset(files)  # compiled once per content
+    worded = word_trace(_json(evaluation.verdicts()), kept, event)
+    assert worded.problem is None
+    assert _json(worded.trace) == [{**e, "file": "rules.yaml" if e["file"].startswith(str(tmp_path / "a"))
+                                    else "(2)/rules.yaml"} for e in _json(evaluation.trace)]
+    assert kept_ruleset([("rules.yaml", "version: 1\nrules: [{id: x, nope: 1}]\n")]) is None  # does not compile
