@@ -128,7 +128,7 @@ class EventDetailSchema(Schema):
                                              "name, `note`)"})
     trace_unavailable = fields.Raw(metadata={"description": "why the trace is not worded (the rules changed since "
                                              "the event was processed and the rule set that evaluated it is "
-                                             "no longer kept); `trace` then lists the matched rules"})
+                                             "not kept); `trace` then lists the matched rules"})
     changes = fields.Raw()
     calls = fields.Raw()
     deliveries = fields.Dict(keys=fields.String(), values=fields.String())

@@ -90,7 +90,8 @@ def worded_trace_fields(ev: Mapping[str, Any], event_id: str, rule_paths: Sequen
                 "rules": "kept", "ruleset": then, "files": [name for name, _ in files or ()],
                 "note": KEPT_NOTE}
         else:
-            gone = ("; the rule set that evaluated it is no longer kept (expired)" if files is None else
+            gone = ("; the rule set that evaluated it is not kept (it expired, or was used before workers kept "
+                    "their rule sets)" if files is None else
                     "; the rule set kept for it does not compile")
     worded = word_trace(kept, ruleset, rules_event(event_id, ev, ev.get("data")))
     changes = ev.get("changes")

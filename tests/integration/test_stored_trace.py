@@ -189,14 +189,14 @@ def test_when_the_kept_rules_expired_the_trace_says_so_instead_of_wording_other_
     after = stack.shown(event_id)
     note = after["trace_unavailable"]
     assert "the rules changed since this event was processed" in note["reason"]
-    assert "no longer kept (expired)" in note["reason"] and "simulate" in note["hint"]
+    assert "the rule set that evaluated it is not kept (it expired" in note["reason"] and "simulate" in note["hint"]
     assert note["rules_then"] == fp != note["rules_now"] and "trace_worded_with" not in after
     assert after["trace"] == [{"rule": r, "matched": True} for r in after["matched"]] and after["matched"]
     page = _console(stack, f"/console/events/{event_id}")
     assert "Trace not worded: the rules changed since this event was processed" in page
 
     stack.redis.set(key, "not a kept rule set")  # unreadable: the same
-    assert "no longer kept" in stack.shown(event_id)["trace_unavailable"]["reason"]
+    assert "is not kept" in stack.shown(event_id)["trace_unavailable"]["reason"]
 
     rules.write_text((RULES_DIR / "basic.yaml").read_text())  # back as they were: worded again
     assert stack.shown(event_id)["trace"] == before["trace"]
