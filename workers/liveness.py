@@ -301,8 +301,10 @@ class Reaper:
         restored = []
         for tag in unclaimed:
             raw = self.r.hget(UNACKED, tag)
+            if raw is None:   # acked or restored meanwhile
+                continue
             try:
-                payload, _exchange, routing_key = json.loads(raw) if raw is not None else (None, None, None)
+                payload, _exchange, routing_key = json.loads(raw)
             except (TypeError, ValueError):
                 continue
             if routing_key != self.queue or not isinstance(payload, dict):
