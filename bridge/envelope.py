@@ -11,7 +11,7 @@ from flask import Response, current_app, g, jsonify
 
 
 def request_id() -> str:
-    rid = getattr(g, "request_id", None)
+    rid = g.get("request_id")  # not getattr(g, …, None): a missing attribute raises inside Flask's g
     if rid is None:
         rid = g.request_id = "req_" + secrets.token_hex(10)  # 20 random hex digits, as uuid4().hex[:20] gave
     return rid
