@@ -191,10 +191,11 @@ def main() -> int:
     runs: list[dict[str, Any]] = []
     for workers, threads in settings:
         print(f"\ngunicorn --workers {workers} --threads {threads} --worker-class {args.worker_class}")
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             for variant in variants:
-                runs.append(run_variant(variant, redis_url=server.url, redis_pid=server.proc.pid,  # type: ignore
-                                        configs=configs, args=args, workers=workers, threads=threads))
+                run = run_variant(variant, redis_url=server.url, redis_pid=server.proc.pid,  # type: ignore
+                                  configs=configs, args=args, workers=workers, threads=threads)
+                runs.append({**run, "round": round_})
 
     summary: list[dict[str, Any]] = []
     for workers, threads in settings:
@@ -216,6 +217,11 @@ def main() -> int:
                 row["p99_ratio"] = ratio(row["p99_ms"], b["p99_ms"])
                 row["cpu_ratio"] = ratio(row["web_cpu_ms"], b["web_cpu_ms"])
                 row["ceiling_ratio"] = ratio(row["cpu_ceiling_rps"], b["cpu_ceiling_rps"])
+                # Each round's req/s over the baseline's of the same round (run minutes apart at most): on a
+                # shared machine the load changes between rounds, and a paired ratio follows it.
+                paired = [ratio(r["rps"], b_r["rps"]) for r in rs for b_r in base if b_r["round"] == r["round"]]
+                row["paired_ratio"] = median(paired)
+                row["paired_range"] = f"{min(paired):.2f}-{max(paired):.2f}"
             floor = [r for r in runs if r["settings"] == key and r["variant"] == "floor"]
             if floor:
                 row["floor_ratio"] = ratio(row["rps"], median([r["rps"] for r in floor]))
@@ -226,7 +232,8 @@ def main() -> int:
         + (f", median of {args.rounds} rounds" if args.rounds > 1 else ""),
         [("variant", "variant", ""), ("gunicorn", "settings", ""), ("req/s", "rps", ".0f"),
          ("p50 ms", "p50_ms", ".2f"), ("p99 ms", "p99_ms", ".2f"), ("x baseline req/s", "rps_ratio", ".2f"),
-         ("x floor req/s", "floor_ratio", ".2f"),
+         ("x floor req/s", "floor_ratio", ".2f"), ("x baseline, paired by round", "paired_ratio", ".2f"),
+         ("paired range", "paired_range", ""),
          ("x p50", "p50_ratio", ".2f"), ("x p99", "p99_ratio", ".2f"),
          ("web CPU ms/req", "web_cpu_ms", ".2f"),
          ("redis CPU ms/req", "redis_cpu_ms", ".3f"), ("client CPU ms/req", "client_cpu_ms", ".2f"),
