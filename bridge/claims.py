@@ -3,8 +3,8 @@ of the requests this process is serving at the same moment, in one Redis round t
 
 Under gunicorn's gevent workers a process serves many requests at once, and one synchronous round
 trip costs far more web CPU (the hub's switches, two syscalls, redis-py's packing and parsing) than
-the Lua script costs Redis. So each process runs one committer greenlet: a request hands it its
-claim and waits for that claim's own result; the committer sends every claim that is waiting as one
+the Lua script costs Redis. So each process runs committer greenlets: a request hands its claim over and
+waits for that claim's own result; a free committer sends every claim that is waiting as one
 `EventStore.claim_many` call, and while that is in flight the next batch gathers. Nothing waits on a
 timer: a lone request is sent at once, and batches grow only with the concurrency actually there.
 
@@ -31,6 +31,7 @@ from workers.store import Claim, ClaimRequest, EventStore
 
 log = logging.getLogger("cstar_bridge.claims")
 MAX_BATCH = 64  # claims per round trip: bounds the script's run (Redis serves nothing else meanwhile)
+IN_FLIGHT = 2   # batches a process may have at Redis at once
 
 
 def gevent_active() -> bool:
@@ -68,45 +69,54 @@ class CommitterStopped(redis.ConnectionError):
 
 
 class GroupCommit:
-    """One committer greenlet per process, sending the waiting claims as one `claim_many` per batch."""
+    """Committer greenlets (`in_flight` per process), each sending the claims waiting when it is free as
+    one `claim_many`. More than one batch may be at Redis at once, so the process keeps parsing the
+    next requests while a batch runs instead of idling on it."""
 
-    def __init__(self, store: EventStore, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, store: EventStore, *, max_batch: int = MAX_BATCH, in_flight: int = IN_FLIGHT) -> None:
         from gevent.event import Event
 
         self.store = store
         self.max_batch = max_batch
+        self.in_flight = in_flight
         self._waiting: list[tuple[ClaimRequest, Any]] = []
         self._wake = Event()
-        self._committer: Any = None
+        self._committers: list[Any] = []
 
     def claim(self, request: ClaimRequest) -> Claim:
         from gevent.event import AsyncResult
 
-        if self._committer is None or self._committer.dead:
+        if len(self._committers) < self.in_flight or any(c.dead for c in self._committers):
             import gevent
 
-            self._committer = gevent.spawn(self._run)
+            alive = [c for c in self._committers if not c.dead]
+            self._committers = alive + [gevent.spawn(self._run) for _ in range(self.in_flight - len(alive))]
         result = AsyncResult()
         self._waiting.append((request, result))
         self._wake.set()
         return result.get()  # this claim's own outcome: a Claim, or the batch's exception raised here
 
     def _run(self) -> None:
+        import gevent
+
         batch: Sequence[tuple[ClaimRequest, Any]] = ()
         try:
             while True:
-                self._wake.wait()
-                self._wake.clear()
-                while self._waiting:
-                    batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
-                    self._commit(batch)
-                    batch = ()
+                while not self._waiting:  # greenlets switch only at the wait: no wake-up is lost
+                    self._wake.clear()
+                    self._wake.wait()
+                batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
+                self._commit(batch)
+                batch = ()
         finally:  # killed (worker exit): nobody may wait forever on a batch that will not be sent
             stopped = CommitterStopped("the claim committer stopped; nothing was accepted")
-            for _, result in [*batch, *self._waiting]:
+            leftover = list(batch)
+            if not any(c is not gevent.getcurrent() and not c.dead for c in self._committers):
+                leftover += self._waiting  # no committer left to send them
+                self._waiting = []
+            for _, result in leftover:
                 if not result.ready():
                     result.set_exception(stopped)
-            self._waiting = []
 
     def _commit(self, batch: Sequence[tuple[ClaimRequest, Any]]) -> None:
         metrics.CLAIM_BATCH.observe(len(batch))
