@@ -14,13 +14,12 @@ request answers 2xx only after its own claim came back stored and queued. A batc
 every request in it (each answers 503; a claim the script did write before failing is found as a
 duplicate by the sender's retry).
 
-Sync and gthread workers claim directly: a sync process has one request at a time, and handing a
-claim to another OS thread costs more than the round trip it would share.
+Sync and gthread workers claim directly: a sync process has one request at a time, and grouping
+across gthread's OS threads was not measured (BENCHMARKS.md, "Issue 15 §4: ingest").
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Callable, Sequence
 
@@ -29,7 +28,6 @@ import redis
 from bridge import metrics
 from workers.store import Claim, ClaimRequest, EventStore
 
-log = logging.getLogger("cstar_bridge.claims")
 MAX_BATCH = 64  # claims per round trip: bounds the script's run (Redis serves nothing else meanwhile)
 IN_FLIGHT = 2   # batches a process may have at Redis at once
 
