@@ -240,7 +240,10 @@ def install(app: Celery, config: Config) -> None:
             try:
                 if w.liveness and r.set(f"{config.key_prefix}reconciler:live", "1", nx=True,
                                         px=max(100, int(interval * 900))):
-                    reaper.round()
+                    if reaper.round().dead_workers and same_redis:
+                        # A worker killed between kombu's BRPOP and its record of the delivery took the
+                        # message with it (no record anywhere): its event goes back now, not at the sweep.
+                        give_back_lost(store, r, config.queue, push_front, after=w.reconcile_after)
                 if w.reconciler and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + w.reconcile_interval
                     if r.set(f"{config.key_prefix}reconciler", "1", nx=True, ex=max(1, w.reconcile_interval - 1)):
