@@ -70,7 +70,7 @@ def reconcile_once(store: EventStore, enqueue: Any, *, after: float, now: float 
 
 
 def give_back_lost(store: EventStore, r: Any, queue: str, push: Callable[[str], None], *, after: float,
-                   cap: int = 50_000) -> int:
+                   cap: int = 50_000, why: str = "reconnected") -> int:
     """After a reconnect to Redis: put back on the queue every unfinished event that no message carries
     any more, now rather than at the age sweep. A broker connection lost between kombu's BRPOP and its
     record of the delivery (a separate round trip) leaves the message only in the memory of the worker
@@ -95,7 +95,7 @@ def give_back_lost(store: EventStore, r: Any, queue: str, push: Callable[[str], 
         store.touch_pending(eid, time.time() + after)
         sent += 1
     if sent:
-        log.warning("reconnected: %d unfinished event(s) that no message carried went back on the queue", sent)
+        log.warning("%s: %d unfinished event(s) that no message carried went back on the queue", why, sent)
     return sent
 
 
@@ -243,7 +243,8 @@ def install(app: Celery, config: Config) -> None:
                     if reaper.round().dead_workers and same_redis:
                         # A worker killed between kombu's BRPOP and its record of the delivery took the
                         # message with it (no record anywhere): its event goes back now, not at the sweep.
-                        give_back_lost(store, r, config.queue, push_front, after=w.reconcile_after)
+                        give_back_lost(store, r, config.queue, push_front, after=w.reconcile_after,
+                                       why="a worker died")
                 if w.reconciler and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + w.reconcile_interval
                     if r.set(f"{config.key_prefix}reconciler", "1", nx=True, ex=max(1, w.reconcile_interval - 1)):
