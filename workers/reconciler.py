@@ -40,15 +40,21 @@ log = logging.getLogger("cstar_bridge.reconciler")
 InFlight = Callable[[], "set[str] | None"]
 
 
+SECOND_LOOK = 0.2  # s: a worker records a message it took off the queue a moment after taking it
+
+
 def reconcile_once(store: EventStore, enqueue: Any, *, after: float, now: float | None = None,
                    in_flight: InFlight | None = None) -> int:
     """The age sweep: re-enqueue due, unfinished ledger entries that no message carries; drop finished
     ones; look again `after` s later at the rest. `in_flight` gives the event ids on the queue or
-    delivered (None: unknown this round, so nothing is re-enqueued). Returns how many were sent."""
+    delivered (None: unknown this round, so nothing is re-enqueued). An entry no message seems to
+    carry is looked at again `SECOND_LOOK` s later: kombu takes a message off the queue (BRPOP) and
+    records the delivery in a second round trip, so a message being received carries its event in
+    neither place for that moment. Returns how many were sent."""
     now = time.time() if now is None else now
-    sent = 0
     flying: set[str] | None = None
     checked = False
+    lost: list[str] = []
     for event_id in store.due(now):
         ev = store.load(event_id)
         if ev is None or ev.get("status") in TERMINAL:
@@ -61,6 +67,17 @@ def reconcile_once(store: EventStore, enqueue: Any, *, after: float, now: float 
         if in_flight is not None and (flying is None or event_id in flying):
             store.touch_pending(event_id, now + after)   # on the queue or delivered: it will run
             continue
+        lost.append(event_id)
+    if lost and in_flight is not None:
+        time.sleep(SECOND_LOOK)
+        again = in_flight()
+        if again is None:   # too long to read this time: leave them to the next round
+            again = set(lost)
+        for event_id in [e for e in lost if e in again]:
+            store.touch_pending(event_id, now + after)
+        lost = [e for e in lost if e not in again]
+    sent = 0
+    for event_id in lost:
         enqueue(event_id)
         store.touch_pending(event_id, now + after)
         sent += 1

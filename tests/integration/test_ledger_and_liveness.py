@@ -214,3 +214,18 @@ def test_a_dead_workers_message_it_never_recorded_holding_comes_back(store, r):
     assert r.hget(liveness.UNACKED, tags[orphan]) is None
     for eid in (recent, claimed, other):
         assert r.hget(liveness.UNACKED, tags[eid]) is not None
+
+
+def test_the_age_sweep_looks_twice_before_it_takes_an_event_for_lost(store):
+    """A message being received (taken off the queue, its delivery not yet recorded) carries its event
+    nowhere for a moment: the sweep sends only what is still missing on a second look."""
+    being_received, lost = _accept(store), _accept(store)
+    looks: list[int] = []
+
+    def in_flight() -> set[str]:
+        looks.append(1)
+        return set() if len(looks) == 1 else {being_received}   # recorded by the second look
+
+    sent: list[str] = []
+    assert reconcile_once(store, sent.append, after=AFTER, now=time.time() + 2 * AFTER, in_flight=in_flight) == 1
+    assert sent == [lost] and len(looks) == 2
