@@ -173,11 +173,17 @@ class TrackedRequest(Request):
 
     def acknowledge(self) -> None:
         super().acknowledge()
-        _track(getattr(self.message, "delivery_tag", None), add=False)
+        self._settled()
 
     def reject(self, requeue: bool = False) -> None:
         super().reject(requeue=requeue)
-        _track(getattr(self.message, "delivery_tag", None), add=False)
+        self._settled()
+
+    def _settled(self) -> None:
+        """Forget the message only if Redis took the ack or reject: Celery logs a failed one (the
+        connection was lost) and carries on, and the message must then be given back on reconnecting."""
+        if getattr(self.message, "acknowledged", True):
+            _track(getattr(self.message, "delivery_tag", None), add=False)
 
 
 # --- wiring ----------------------------------------------------------------------------------------
