@@ -95,6 +95,11 @@ def replay_in_flight(url: str, calls: list[dict[str, Any]], in_flight: int, tag:
     slices = [calls[i * n // in_flight:(i + 1) * n // in_flight] for i in range(in_flight)]
     with ThreadPoolExecutor(in_flight) as pool:
         parts = list(pool.map(_replay_slice, [(url, s, f"{tag}-{i}") for i, s in enumerate(slices)]))
+    return _combined(n, parts)
+
+
+def _combined(n: int, parts: list[tuple[int, float, dict[str, int]]]) -> dict[str, Any]:
+    """The slices' results as one: the slowest slice's time, the status counts added up."""
     seconds = max(p[1] for p in parts)
     statuses: dict[str, int] = {}
     for p in parts:
@@ -111,13 +116,7 @@ def replay(url: str, calls: list[dict[str, Any]], processes: int, tag: str) -> d
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(processes) as pool:
         parts = pool.map(_replay_slice, [(url, s, f"{tag}-{i}") for i, s in enumerate(slices)])
-    seconds = max(p[1] for p in parts)
-    statuses: dict[str, int] = {}
-    for p in parts:
-        for k, v in p[2].items():
-            statuses[k] = statuses.get(k, 0) + v
-    return {"calls": n, "seconds": seconds, "calls_per_s": n / seconds if seconds else 0.0,
-            "statuses": statuses}
+    return _combined(n, parts)
 
 
 def redis_commands(before: dict[str, int], after: dict[str, int], posted: int) -> dict[str, int]:
